@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.audit.router import router as audit_router
+from app.auth.router import router as auth_router
+from app.clinics.router import router as clinics_router
+from app.devices.router import router as devices_router
+from app.patients.router import router as patients_router
+
+api_router = APIRouter(prefix="/api/v1")
+for router in (auth_router, clinics_router, devices_router, patients_router, audit_router):
+    api_router.include_router(router)

@@ -1,0 +1,259 @@
+"""``ketamine-monitor`` command line: serve, demo, migrate, users, devices, audit check."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit_service
+from app.audit.domain import Actor
+from app.auth import service as auth_service
+from app.auth.schemas import StaffRole, UserCreate
+from app.clinics import service as clinics_service
+from app.core import migrations
+from app.core.clock import SystemClock
+from app.core.config import Settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import AppError, NotFound
+from app.devices import service as devices_service
+from app.devices.schemas import DeviceCreate
+
+cli = typer.Typer(help="Ketamine infusion monitor", no_args_is_help=True, add_completion=False)
+T = TypeVar("T")
+
+DEMO_CLINIC = "Demo Clinic"
+DEMO_CHAIRS = ("Chair 1", "Chair 2", "Chair 3", "Chair 4")
+DEMO_USERS: tuple[tuple[str, StaffRole, str], ...] = (
+    ("nurse", "nurse", "Demo Nurse"),
+    ("physician", "physician", "Demo Physician"),
+    ("admin", "admin", "Demo Admin"),
+)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        messages = "; ".join(
+            f"APP_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise _fail(f"invalid configuration: {messages}", 2) from exc
+
+
+def _cli_actor() -> Actor:
+    return Actor("cli", None, getpass.getuser())
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except AppError as exc:
+        raise _fail(exc.detail) from exc
+
+
+def _check_schema(settings: Settings) -> None:
+    async def check() -> str | None:
+        engine = create_engine(settings)
+        try:
+            return await migrations.schema_problem(engine, settings.database_url)
+        finally:
+            await engine.dispose()
+
+    problem = asyncio.run(check())
+    if problem is not None:
+        raise _fail(problem)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    from app.main import create_app
+
+    _check_schema(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=False,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default APP_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default APP_PORT)")] = None,
+) -> None:
+    """Run the server. Refuses to start on a database that is not migrated."""
+    settings = _settings()
+    _serve(settings, host or settings.host, port or settings.port)
+
+
+@cli.command()
+def migrate(revision: Annotated[str, typer.Option(help="target revision")] = "head") -> None:
+    """Bring the database schema up to date (Alembic)."""
+    settings = _settings()
+    migrations.upgrade(settings.database_url, revision)
+    typer.echo(f"database migrated to {revision}")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@cli.command("create-user")
+def create_user(
+    clinic: Annotated[str, typer.Option(help="clinic name (created if missing)")],
+    username: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="nurse, physician or admin")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+    display_name: Annotated[str, typer.Option(help="name shown in the interface")] = "",
+) -> None:
+    """Create a staff user in a clinic."""
+    settings = _settings()
+    if role not in ("nurse", "physician", "admin"):
+        raise _fail("--role must be nurse, physician or admin")
+    password = _read_password(password_stdin)
+    try:
+        data = UserCreate.model_validate(
+            {"username": username, "role": role, "password": password, "display_name": display_name}
+        )
+    except ValidationError as exc:
+        raise _fail("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from exc
+
+    async def work(db: AsyncSession) -> str:
+        now, actor = SystemClock().now(), _cli_actor()
+        found = await clinics_service.get_or_create_clinic(db, name=clinic, actor=actor, now=now)
+        user = await auth_service.create_user(
+            db, clinic_id=found.id, data=data, actor=actor, now=now
+        )
+        return f"created {user.role} {user.username!r} in clinic {found.name!r}"
+
+    typer.echo(_in_transaction(settings, work))
+
+
+@cli.command("create-device")
+def create_device(
+    clinic: Annotated[str, typer.Option(help="clinic name")],
+    name: Annotated[str, typer.Option(help="device name, unique in the clinic")],
+    chair: Annotated[
+        str | None, typer.Option(help="chair name to bind it to (created if missing)")
+    ] = None,
+) -> None:
+    """Register a monitor or gateway; prints its API key once, alone on the last line."""
+    settings = _settings()
+
+    async def work(db: AsyncSession) -> devices_service.IssuedKey:
+        now, actor = SystemClock().now(), _cli_actor()
+        found = await clinics_service.get_clinic_by_name(db, clinic)
+        chair_id = None
+        if chair is not None:
+            chair_row = await clinics_service.get_or_create_chair(
+                db, clinic_id=found.id, name=chair, actor=actor, now=now
+            )
+            chair_id = chair_row.id
+        return await devices_service.create_device(
+            db,
+            clinic_id=found.id,
+            data=DeviceCreate(name=name, chair_id=chair_id),
+            actor=actor,
+            now=now,
+        )
+
+    issued = _in_transaction(settings, work)
+    typer.echo(f"device {issued.device.name!r} id {issued.device.id}")
+    typer.echo("API key (shown once; store it in the device now):")
+    typer.echo(issued.api_key)
+
+
+@cli.command("verify-audit")
+def verify_audit() -> None:
+    """Check the audit log's hash chain; exit 1 naming the first broken row."""
+    settings = _settings()
+    count, broken = _in_transaction(settings, audit_service.verify)
+    if broken is not None:
+        raise _fail(f"audit chain broken at seq {broken.seq}: {broken.reason} ({count} rows read)")
+    typer.echo(f"audit chain intact: {count} rows")
+
+
+async def _seed_demo(db: AsyncSession) -> list[tuple[str, StaffRole, str]]:
+    now, actor = SystemClock().now(), Actor("system", None, "demo")
+    clinic = await clinics_service.get_or_create_clinic(db, name=DEMO_CLINIC, actor=actor, now=now)
+    for chair in DEMO_CHAIRS:
+        await clinics_service.get_or_create_chair(
+            db, clinic_id=clinic.id, name=chair, actor=actor, now=now
+        )
+    credentials = []
+    for username, role, display in DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        try:
+            user = await auth_service.get_user_by_username(db, username)
+        except NotFound:
+            user = None
+        if user is None:
+            await auth_service.create_user(
+                db,
+                clinic_id=clinic.id,
+                data=UserCreate(
+                    username=username, role=role, password=password, display_name=display
+                ),
+                actor=actor,
+                now=now,
+            )
+        else:
+            await auth_service.set_password(db, user, password=password, actor=actor, now=now)
+        credentials.append((username, role, password))
+    return credentials
+
+
+@cli.command()
+def demo(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="where the demo's SQLite database lives")] = Path(
+        "data"
+    ),
+) -> None:
+    """Run the demo: embedded SQLite, a demo clinic and its staff, on http://HOST:PORT/."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = os.environ.get("APP_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir.resolve()}/demo.db"
+    settings = _settings(database_url=url, env="development", log_json=False)
+    migrations.upgrade(settings.database_url)
+    credentials = _in_transaction(settings, _seed_demo)
+    typer.echo(f"\nDemo clinic {DEMO_CLINIC!r} is ready. Log in as (new passwords every start):")
+    for username, role, password in credentials:
+        typer.echo(f"  {role:<10} username {username:<10} password {password}")
+    typer.echo(f"\nOpen http://{host}:{port}/ in a browser (Ctrl+C stops the demo).\n")
+    _serve(settings, host, port)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,85 @@
+"""Settings read from the environment (prefix ``APP_``); clinical numbers live in protocol files."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me"
+DEFAULT_DATA_DIR = Path("data")
+
+
+class Settings(BaseSettings):
+    """Process configuration. Tests build their own instance instead of mutating the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="APP_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/ketamine-monitor.db"
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    clinic_timezone: str = "Europe/Oslo"
+    redis_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    base_url: str | None = None
+
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    browser_session_idle_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    cookie_secure: bool | None = None
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_minutes: int = Field(default=15, ge=1)
+    device_key_overlap_minutes: int = Field(default=60, ge=0, le=30 * 24 * 60)
+
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    db_pool_size: int = Field(default=10, ge=1)
+    readiness_timeout_s: float = Field(default=2.0, gt=0)
+    retry_after_s: int = Field(default=5, ge=1)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Oslo)"
+            ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        secret = self.secret_key.get_secret_value()
+        if self.env == "production" and (secret == DEVELOPMENT_SECRET_KEY or len(secret) < 32):
+            raise ValueError(
+                "APP_SECRET_KEY must be set to a random value of at least 32 characters when "
+                "APP_ENV=production; generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return self
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic_timezone)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.env == "production" if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

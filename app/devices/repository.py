@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.devices.models import Device, DeviceKey
+
+
+class DeviceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def device(self, clinic_id: uuid.UUID, device_id: uuid.UUID) -> Device | None:
+        return await self.session.scalar(
+            select(Device).where(Device.id == device_id, Device.clinic_id == clinic_id)
+        )
+
+    async def device_by_name(self, clinic_id: uuid.UUID, name: str) -> Device | None:
+        return await self.session.scalar(
+            select(Device).where(Device.clinic_id == clinic_id, Device.name == name)
+        )
+
+    async def devices(self, clinic_id: uuid.UUID) -> Sequence[Device]:
+        stmt = select(Device).where(Device.clinic_id == clinic_id).order_by(Device.name)
+        return (await self.session.scalars(stmt)).all()
+
+    async def key_with_device(self, key_hash: str) -> tuple[DeviceKey, Device] | None:
+        row = (
+            await self.session.execute(
+                select(DeviceKey, Device)
+                .join(Device, Device.id == DeviceKey.device_id)
+                .where(DeviceKey.key_hash == key_hash)
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    async def keys(self, device_id: uuid.UUID) -> Sequence[DeviceKey]:
+        stmt = (
+            select(DeviceKey).where(DeviceKey.device_id == device_id).order_by(DeviceKey.created_at)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def add(self, obj: Device | DeviceKey) -> None:
+        self.session.add(obj)
+        await self.session.flush()

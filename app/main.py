@@ -1,0 +1,63 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import api_router
+from app.core import health
+from app.core.clock import Clock, SystemClock
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import add_exception_handlers
+from app.core.logging import configure_logging
+from app.core.metrics import Metrics
+from app.core.middleware import RequestContextMiddleware
+from app.web.router import router as web_router
+from app.web.router import static_files
+
+API_DESCRIPTION = """
+Secondary alarm and documentation system for ketamine infusion clinics.
+
+* Staff authenticate with `POST /api/v1/auth/login` and send `Authorization: Bearer <token>`.
+* Monitors and gateways authenticate with a device API key (`Authorization: Bearer kmd_...`).
+* Errors are `{"error": <name>, "detail": <message>}`; validation errors (422) also list
+  each field in `errors`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    engine = create_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Ketamine infusion monitor",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI needs inline scripts, which our CSP forbids; use /openapi.json.
+        redoc_url=None,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.metrics = Metrics()
+
+    add_exception_handlers(app, retry_after_s=settings.retry_after_s)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.include_router(health.router)
+    app.include_router(api_router)
+    app.include_router(web_router)
+    app.mount("/static", static_files(), name="static")
+    return app

@@ -1,0 +1,17 @@
+"""Imports every domain's ORM models so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from app.audit import models as audit_models
+from app.auth import models as auth_models
+from app.clinics import models as clinics_models
+from app.core.db import Base
+from app.devices import models as devices_models
+from app.patients import models as patients_models
+
+__all__ = [
+    "Base",
+    "audit_models",
+    "auth_models",
+    "clinics_models",
+    "devices_models",
+    "patients_models",
+]

@@ -11,7 +11,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-import app.models_registry  # noqa: F401  (complete metadata)
+import app.models_registry
 from app.core import migrations, security
 from app.core.config import Settings
 from app.core.db import create_engine, get_session
@@ -25,12 +25,18 @@ from tests.fixtures.databases import (
     drop_pg_database,
 )
 
+pytest_plugins = ["tests.fixtures.cli"]
+
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    lines = [f"database: {'PostgreSQL (TEST_DATABASE_URL)' if ON_POSTGRES else 'SQLite (TEST_DATABASE_URL not set: PostgreSQL-only tests skip)'}"]
-    lines.append(f"redis: {'TEST_REDIS_URL set' if TEST_REDIS_URL else 'not set (in-memory broker; Redis tests skip)'}")
+    lines = [
+        f"database: {'PostgreSQL (TEST_DATABASE_URL)' if ON_POSTGRES else 'SQLite (TEST_DATABASE_URL not set: PostgreSQL-only tests skip)'}"
+    ]
+    lines.append(
+        f"redis: {'TEST_REDIS_URL set' if TEST_REDIS_URL else 'not set (in-memory broker; Redis tests skip)'}"
+    )
     return lines
 
 
@@ -68,7 +74,10 @@ def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> It
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
-        env="test", database_url=database_url, secret_key=TEST_SECRET, log_json=True,
+        env="test",
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        log_json=True,
         redis_url=TEST_REDIS_URL,
     )
 
@@ -91,7 +100,9 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with engine.connect() as conn:
         outer = await conn.begin()
         session = AsyncSession(
-            bind=conn, expire_on_commit=False, autoflush=False,
+            bind=conn,
+            expire_on_commit=False,
+            autoflush=False,
             join_transaction_mode="create_savepoint",
         )
         try:
@@ -107,6 +118,8 @@ async def app(settings: Settings, db: AsyncSession, clock: FakeClock) -> AsyncIt
 
     async def session_in_test_transaction() -> AsyncIterator[AsyncSession]:
         # Same commit/rollback contract as get_session; commit only releases a savepoint here.
+        # What the test set up first is committed, as it would be before a real request.
+        await db.commit()
         db.expunge_all()
         try:
             yield db

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     device_key_overlap_minutes: int = Field(default=60, ge=0, le=30 * 24 * 60)
 
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # PostgreSQL: connect and pool timeout. SQLite: how long a writer waits for the lock.
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
     readiness_timeout_s: float = Field(default=2.0, gt=0)

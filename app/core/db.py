@@ -62,11 +62,15 @@ class Base(DeclarativeBase):
         return f"<{type(self).__name__} id={ident}>"
 
 
+# Execution option for connections that only read; on SQLite they skip the write lock.
+READ_ONLY = "km_read_only"
+
+
 class IdMixin:
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
 
 
-def _sqlite_setup(engine: AsyncEngine) -> None:
+def _sqlite_setup(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy emit BEGIN itself so SAVEPOINTs and write locks behave.
@@ -74,15 +78,17 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         # FULL: an acknowledged write survives a power cut, not only a process crash.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front: read-then-write (the audit chain) cannot interleave.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # IMMEDIATE takes the write lock up front: read-then-write (the audit chain) cannot
+        # interleave. Read-only work (readiness, snapshots) must not queue behind writers.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
@@ -90,8 +96,10 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     if db_url.get_backend_name() == "sqlite":
         if db_url.database and db_url.database != ":memory:":
             Path(db_url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(db_url, connect_args={"timeout": 10})
-        _sqlite_setup(engine)
+        engine = create_async_engine(
+            db_url, connect_args={"timeout": settings.db_connect_timeout_s}
+        )
+        _sqlite_setup(engine, int(settings.db_connect_timeout_s * 1000))
         return engine
     return create_async_engine(
         db_url,

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.db import READ_ONLY
 from app.core.deps import SettingsDep
 from app.core.errors import DATABASE_UNAVAILABLE
 from app.core.metrics import Metrics
@@ -28,6 +29,7 @@ async def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     try:
         async with asyncio.timeout(settings.readiness_timeout_s):
             async with engine.connect() as conn:
+                await conn.execution_options(**{READ_ONLY: True})
                 await conn.execute(text("SELECT 1"))
     except DATABASE_UNAVAILABLE as exc:
         return JSONResponse(

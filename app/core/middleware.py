@@ -100,6 +100,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _route_template(scope: MutableMapping[str, Any]) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return str(path) if path else "unmatched"
+    """The path with its parameters named (``/api/v1/patients/{patient_id}``): low-cardinality
+    metric labels and no identifiers in the logs."""
+    if scope.get("route") is None:
+        return "unmatched"
+    by_value = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    segments = str(scope.get("path", "")).split("/")
+    return "/".join(f"{{{by_value[seg]}}}" if seg in by_value else seg for seg in segments)

@@ -79,7 +79,7 @@ class TestCheckLink:
 
     def test_altered_content_names_that_row(self):
         rows = build_chain(5)
-        rec, prev, h = rows[2]
+        _rec, prev, h = rows[2]
         rows[2] = (record(3, {"n": 999}), prev, h)
         broken = first_break(rows)
         assert broken is not None

@@ -11,7 +11,9 @@ from tests.fixtures.factories import PASSWORD, bearer, make_clinic, make_user
 
 
 async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    return await client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    return await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
 
 
 def client_from(app: FastAPI, address: str) -> httpx.AsyncClient:
@@ -28,7 +30,9 @@ class TestLogin:
         body = r.json()
         assert body["token_type"] == "bearer"
         assert body["expires_in"] == 15 * 60
-        me = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+        me = await client.get(
+            "/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+        )
         assert me.status_code == 200
         assert me.json()["username"] == user.username
         assert me.json()["role"] == "nurse"
@@ -101,13 +105,20 @@ class TestTokens:
         clinic = await make_clinic(db)
         admin, nurse = await make_user(db, clinic, "admin"), await make_user(db, clinic, "nurse")
         headers = bearer(nurse, settings)
-        r = await client.post(f"/api/v1/users/{nurse.id}/deactivate", headers=bearer(admin, settings))
+        r = await client.post(
+            f"/api/v1/users/{nurse.id}/deactivate", headers=bearer(admin, settings)
+        )
         assert r.status_code == 200
         assert (await client.get("/api/v1/auth/me", headers=headers)).status_code == 401
 
     @pytest.mark.parametrize(
         "header",
-        ["Bearer not-a-jwt", "Basic dXNlcjpwYXNz", "Bearer ", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."],
+        [
+            "Bearer not-a-jwt",
+            "Basic dXNlcjpwYXNz",
+            "Bearer ",
+            "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.",
+        ],
     )
     async def test_bad_credentials_are_401(self, client, header):
         r = await client.get("/api/v1/auth/me", headers={"Authorization": header})
@@ -115,7 +126,11 @@ class TestTokens:
 
     async def test_token_signed_with_another_key_is_401(self, client, db, settings):
         user = await make_user(db, await make_clinic(db))
-        other = settings.model_copy(update={"secret_key": settings.secret_key.__class__("another-secret-key-long-enough-123456")})
+        other = settings.model_copy(
+            update={
+                "secret_key": settings.secret_key.__class__("another-secret-key-long-enough-123456")
+            }
+        )
         r = await client.get("/api/v1/auth/me", headers=bearer(user, other))
         assert r.status_code == 401
 

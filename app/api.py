@@ -7,7 +7,15 @@ from app.auth.router import router as auth_router
 from app.clinics.router import router as clinics_router
 from app.devices.router import router as devices_router
 from app.patients.router import router as patients_router
+from app.protocols.router import router as protocols_router
 
 api_router = APIRouter(prefix="/api/v1")
-for router in (auth_router, clinics_router, devices_router, patients_router, audit_router):
+for router in (
+    auth_router,
+    clinics_router,
+    devices_router,
+    patients_router,
+    protocols_router,
+    audit_router,
+):
     api_router.include_router(router)

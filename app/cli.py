@@ -7,6 +7,7 @@ import getpass
 import os
 import secrets
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -28,10 +29,14 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import AppError, NotFound
 from app.devices import service as devices_service
 from app.devices.schemas import DeviceCreate
+from app.protocols import service as protocols_service
 
 cli = typer.Typer(help="Ketamine infusion monitor", no_args_is_help=True, add_completion=False)
+protocols_cli = typer.Typer(help="Protocol files: load and list versions", no_args_is_help=True)
+cli.add_typer(protocols_cli, name="protocols")
 T = TypeVar("T")
 
+DEFAULT_PROTOCOL_FILE = "ketamine-iv-0.5mgkg-40min.toml"
 DEMO_CLINIC = "Demo Clinic"
 DEMO_CHAIRS = ("Chair 1", "Chair 2", "Chair 3", "Chair 4")
 DEMO_USERS: tuple[tuple[str, StaffRole, str], ...] = (
@@ -202,6 +207,67 @@ def verify_audit() -> None:
     if broken is not None:
         raise _fail(f"audit chain broken at seq {broken.seq}: {broken.reason} ({count} rows read)")
     typer.echo(f"audit chain intact: {count} rows")
+
+
+def _protocol_files(paths: list[Path]) -> list[Path]:
+    if paths:
+        return paths
+    return sorted((migrations.PROJECT_ROOT / "protocols").glob("*.toml"))
+
+
+async def _load_protocols(
+    db: AsyncSession, clinic_id: uuid.UUID, paths: list[Path], actor: Actor
+) -> list[tuple[Path, protocols_service.Loaded]]:
+    now, loaded = SystemClock().now(), []
+    for path in paths:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise _fail(f"{path}: cannot read the file ({exc.strerror})") from exc
+        result = await protocols_service.load_version(
+            db, clinic_id=clinic_id, content=content, source_name=path.name, actor=actor, now=now
+        )
+        loaded.append((path, result))
+    return loaded
+
+
+@protocols_cli.command("load")
+def protocols_load(
+    clinic: Annotated[str, typer.Option(help="clinic name")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="files (default: protocols/*.toml)")
+    ] = None,
+) -> None:
+    """Validate protocol files and store each as a pending version (approve it in the app)."""
+    settings = _settings()
+    files = _protocol_files(paths or [])
+
+    async def work(db: AsyncSession) -> list[tuple[Path, protocols_service.Loaded]]:
+        found = await clinics_service.get_clinic_by_name(db, clinic)
+        return await _load_protocols(db, found.id, files, _cli_actor())
+
+    for path, result in _in_transaction(settings, work):
+        v = result.version
+        state = "loaded" if result.created else "already loaded"
+        typer.echo(
+            f"{path.name}: {state}: {v.protocol_key} {v.version} [{v.status}] id {v.id} sha256 {v.sha256}"
+        )
+
+
+@protocols_cli.command("list")
+def protocols_list(clinic: Annotated[str, typer.Option(help="clinic name")]) -> None:
+    """List the clinic's protocol versions and their status."""
+    settings = _settings()
+
+    async def work(db: AsyncSession) -> list[str]:
+        found = await clinics_service.get_clinic_by_name(db, clinic)
+        return [
+            f"{v.protocol_key} {v.version} [{v.status}] id {v.id} from {v.source_name}"
+            for v in await protocols_service.list_versions(db, found.id)
+        ]
+
+    for line in _in_transaction(settings, work):
+        typer.echo(line)
 
 
 async def _seed_demo(db: AsyncSession) -> list[tuple[str, StaffRole, str]]:

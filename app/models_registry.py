@@ -6,6 +6,7 @@ from app.clinics import models as clinics_models
 from app.core.db import Base
 from app.devices import models as devices_models
 from app.patients import models as patients_models
+from app.protocols import models as protocols_models
 
 __all__ = [
     "Base",
@@ -14,4 +15,5 @@ __all__ = [
     "clinics_models",
     "devices_models",
     "patients_models",
+    "protocols_models",
 ]

@@ -43,8 +43,16 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/patients/{patient_id}"): CLINICAL,
     ("PATCH", "/api/v1/patients/{patient_id}"): CLINICAL,
     ("POST", "/api/v1/patients/{patient_id}/weights"): CLINICAL,
+    ("GET", "/api/v1/protocols"): STAFF,
+    ("POST", "/api/v1/protocols"): frozenset({ADMIN}),
+    ("GET", "/api/v1/protocols/{protocol_id}"): STAFF,
+    ("GET", "/api/v1/protocols/{protocol_id}/diff/{other_id}"): STAFF,
+    ("POST", "/api/v1/protocols/{protocol_id}/approve"): frozenset({PHYS, ADMIN}),
+    ("POST", "/api/v1/protocols/{protocol_id}/dose-preview"): STAFF,
     ("GET", "/api/v1/audit"): frozenset({ADMIN}),
 }
+
+PATH_PARAMS = ("user_id", "chair_id", "device_id", "patient_id", "protocol_id", "other_id")
 
 
 def openapi_routes(app) -> set[tuple[str, str]]:
@@ -73,9 +81,7 @@ async def test_each_role_is_allowed_or_refused_as_listed(
         headers[role] = bearer(await make_user(db, clinic, role), settings)
     wrong: list[str] = []
     for (method, path), allowed in sorted(MATRIX.items()):
-        url = path.format(
-            **{name: uuid.uuid4() for name in ("user_id", "chair_id", "device_id", "patient_id")}
-        )
+        url = path.format(**{name: uuid.uuid4() for name in PATH_PARAMS})
         for role, auth in headers.items():
             if (method, path) == ("POST", "/api/v1/auth/logout"):
                 continue  # would end the token used by the later checks; covered in test_login

@@ -89,4 +89,5 @@ Clinical = Annotated[Principal, Depends(require_roles(Role.NURSE, Role.PHYSICIAN
 AdminOrNurse = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.NURSE))]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 Physician = Annotated[Principal, Depends(require_roles(Role.PHYSICIAN))]
+ApproverRole = Annotated[Principal, Depends(require_roles(Role.PHYSICIAN, Role.ADMIN))]
 DeviceCaller = Annotated[Principal, Depends(require_roles(Role.DEVICE))]

@@ -19,7 +19,14 @@ from app.auth.repository import AuthRepository
 from app.auth.schemas import UserCreate
 from app.core import security
 from app.core.config import Settings
-from app.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized, Unprocessable
+from app.core.errors import (
+    Conflict,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+    WrongPassword,
+)
 from app.core.types import Role
 
 # A browser session's last_seen_at is written at most this often, not on every request.
@@ -308,4 +315,17 @@ async def get_user_by_username(db: AsyncSession, username: str) -> StaffUser:
     user = await AuthRepository(db).user_by_username(domain.normalize_username(username))
     if user is None:
         raise NotFound(f"no user {username!r}")
+    return user
+
+
+async def confirm_password(db: AsyncSession, principal: Principal, password: str) -> StaffUser:
+    """Signing asks for the password again: the signer's own, checked now (401 when wrong)."""
+    if principal.user_id is None:
+        raise Unauthorized("only a staff user can sign")
+    user = await AuthRepository(db).user_by_id(principal.user_id)
+    ok = user is not None and await asyncio.to_thread(
+        security.verify_password, password, user.password_hash
+    )
+    if user is None or not ok or not user.is_active:
+        raise WrongPassword()
     return user

@@ -41,6 +41,15 @@ class Unauthorized(AppError):
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+class WrongPassword(Unauthorized):
+    """A signature's re-entered password did not match (the session itself is still valid)."""
+
+    def __init__(
+        self, detail: str = "password is wrong; re-enter your own password to sign"
+    ) -> None:
+        super().__init__(detail)
+
+
 class Forbidden(AppError):
     status_code = 403
 

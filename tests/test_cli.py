@@ -103,3 +103,27 @@ def test_console_script_is_installed():
     assert result.returncode == 0, result.stderr
     for command in ("serve", "demo", "migrate", "create-user", "create-device", "verify-audit"):
         assert command in result.stdout
+
+
+class TestProtocolsCommand:
+    def test_loads_every_shipped_file_as_pending_and_is_idempotent(self, migrated_url):
+        create_user(migrated_url, "kari")
+        result = run_cli(migrated_url, "protocols", "load", "--clinic", "Oslo")
+        assert result.exit_code == 0, result.output
+        assert result.output.count(": loaded: ") == 2
+        assert "[pending]" in result.output
+        again = run_cli(migrated_url, "protocols", "load", "--clinic", "Oslo")
+        assert again.output.count("already loaded") == 2
+        assert scalar(migrated_url, "SELECT count(*) FROM protocol_version") == 2
+
+    def test_a_bad_file_is_refused_naming_file_and_key(self, migrated_url, tmp_path, project_root):
+        create_user(migrated_url, "kari")
+        bad = tmp_path / "bad.toml"
+        text = (project_root / "protocols" / "ketamine-iv-0.5mgkg-40min.toml").read_text()
+        bad.write_text(text.replace("limit = 92", "limit = 150", 1))  # the SpO2 < 92 medium rule
+        result = run_cli(migrated_url, "protocols", "load", "--clinic", "Oslo", str(bad))
+        assert result.exit_code == 1
+        assert "bad.toml" in result.output
+        assert "alarms.rules[" in result.output
+        assert "150" in result.output
+        assert scalar(migrated_url, "SELECT count(*) FROM protocol_version") == 0

@@ -98,7 +98,8 @@ def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
 
 
 def _field_path(loc: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in loc)
+    # An unknown key is client input too: name it, but never echo a megabyte of it.
+    return ".".join(p if len(p := str(part)) <= 64 else p[:61] + "..." for part in loc)
 
 
 # What the database being gone looks like to us; anything else is a bug and stays a 500.

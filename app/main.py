@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from app.api import api_router
 from app.core import health
@@ -29,6 +30,17 @@ Secondary alarm and documentation system for ketamine infusion clinics.
 """
 
 
+class KetamineMonitorApp(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outermost, so that even FastAPI's own 413 and 500 responses carry the security
+        # headers and the request id, and are counted.
+        return RequestContextMiddleware(
+            super().build_middleware_stack(),
+            metrics=self.state.metrics,
+            max_body_bytes=self.state.settings.max_body_bytes,
+        )
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -39,7 +51,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         yield
         await engine.dispose()
 
-    app = FastAPI(
+    app = KetamineMonitorApp(
         title="Ketamine infusion monitor",
         version="0.1.0",
         description=API_DESCRIPTION,
@@ -55,7 +67,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.metrics = Metrics()
 
     add_exception_handlers(app, retry_after_s=settings.retry_after_s)
-    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
     app.include_router(api_router)
     app.include_router(web_router)

@@ -9,6 +9,7 @@ from app.audit.schemas import AuditEntryRead, AuditPage
 from app.auth.dependencies import Admin
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, Unauthorized, responses
+from app.core.schemas import MAX_SEQ
 
 router = APIRouter(tags=["audit"])
 
@@ -18,7 +19,7 @@ async def list_audit(
     principal: Admin,
     db: SessionDep,
     after_seq: Annotated[
-        int, Query(ge=0, description="return rows after this sequence number")
+        int, Query(ge=0, le=MAX_SEQ, description="return rows after this sequence number")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -44,9 +45,10 @@ SECURITY_HEADERS = [
 class RequestContextMiddleware:
     """Binds a request id to the logs, adds security headers, records metrics and one log line."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
         self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -72,7 +74,17 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            declared = _header(scope, b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                # Refused before reading; bodies without a length are cut off by FastAPI's limit.
+                await _json_response(
+                    send_wrapper,
+                    413,
+                    "PayloadTooLarge",
+                    f"request body exceeds {self.max_body_bytes} bytes",
+                )
+            else:
+                await self.app(scope, receive, send_wrapper)
         finally:
             if scope["type"] == "http":
                 elapsed = time.perf_counter() - started
@@ -90,6 +102,21 @@ class RequestContextMiddleware:
                     duration_ms=round(elapsed * 1000, 1),
                 )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+async def _json_response(send: Send, status: int, error: str, detail: str) -> None:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -9,6 +9,7 @@ from app.auth.dependencies import Clinical
 from app.core.db import SessionDep
 from app.core.deps import ClockDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, responses
+from app.core.schemas import MAX_PAGE_OFFSET
 from app.patients import domain
 from app.patients import service as patients_service
 from app.patients.schemas import (
@@ -63,7 +64,7 @@ async def list_patients(
     clock: ClockDep,
     q: Annotated[str | None, Query(max_length=100, description="part of MRN or name")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET)] = 0,
 ) -> PatientList:
     """Patients of the caller's clinic, by MRN; the ids shown are audited."""
     patients, total = await patients_service.list_patients(

@@ -5,7 +5,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.core.schemas import UtcTimestamp
 
 Sex = Literal["female", "male", "other", "unknown"]
 
@@ -14,7 +16,7 @@ class WeightCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     weight_kg: Decimal = Field(gt=0, le=500, max_digits=5, decimal_places=1, examples=["70.0"])
-    measured_at: AwareDatetime = Field(description="when the patient was weighed, with offset")
+    measured_at: UtcTimestamp = Field(description="when the patient was weighed, with offset")
 
 
 class WeightRead(BaseModel):

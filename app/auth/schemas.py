@@ -6,12 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.schemas import InputModel
 from app.core.types import Role
 
 
-class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LoginRequest(InputModel):
     username: str = Field(min_length=1, max_length=100, examples=["nurse"])
     password: str = Field(min_length=1, max_length=256, examples=["correct horse battery"])
 
@@ -35,9 +34,7 @@ class MeRead(BaseModel):
 StaffRole = Literal["nurse", "physician", "admin"]
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserCreate(InputModel):
     username: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
     display_name: str = Field(default="", max_length=200)
     role: StaffRole

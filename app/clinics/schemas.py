@@ -5,6 +5,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.schemas import InputModel
+
 
 class ClinicRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -16,15 +18,11 @@ class ClinicRead(BaseModel):
     )
 
 
-class ChairCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ChairCreate(InputModel):
     name: str = Field(min_length=1, max_length=100, examples=["Chair 1"])
 
 
-class ChairUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ChairUpdate(InputModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     is_active: bool | None = None
 

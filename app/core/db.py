@@ -97,12 +97,14 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         if db_url.database and db_url.database != ":memory:":
             Path(db_url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            db_url, connect_args={"timeout": settings.db_connect_timeout_s}
+            db_url, hide_parameters=True, connect_args={"timeout": settings.db_connect_timeout_s}
         )
         _sqlite_setup(engine, int(settings.db_connect_timeout_s * 1000))
         return engine
     return create_async_engine(
         db_url,
+        # Bound values are patient data: keep them out of exception messages and logs.
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,

@@ -94,7 +94,11 @@ def error_response(
 
 def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the errors a route may return."""
-    return {err.status_code: {"model": ErrorBody, "description": err.__name__} for err in errors}
+    out: dict[int | str, dict[str, Any]] = {}
+    for err in errors:
+        entry = out.setdefault(err.status_code, {"model": ErrorBody, "description": ""})
+        entry["description"] = " or ".join(filter(None, [entry["description"], err.__name__]))
+    return out
 
 
 def _field_path(loc: Sequence[Any]) -> str:
@@ -141,6 +145,15 @@ def add_exception_handlers(app: FastAPI, *, retry_after_s: int) -> None:
             exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail), exc.headers
         )
 
+    async def on_value_refused(request: Request, exc: Exception) -> JSONResponse:
+        # Input validation should have caught it; the database is the last line, not a 500.
+        log.warning("database_refused_value", path=request.url.path, error=type(exc).__name__)
+        return error_response(
+            422,
+            "ValidationError",
+            "a value was refused by the database (out of range or not storable text)",
+        )
+
     async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
         return error_response(
@@ -153,5 +166,6 @@ def add_exception_handlers(app: FastAPI, *, retry_after_s: int) -> None:
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(sa_exc.DataError, on_value_refused)
     for exc_type in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_type, on_database_unavailable)

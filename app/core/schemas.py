@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator
 
 
 def _plausible_instant(value: datetime) -> datetime:
@@ -24,3 +24,27 @@ UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
 
 MAX_PAGE_OFFSET = 1_000_000
 MAX_SEQ = 2**62
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
+class InputModel(BaseModel):
+    """Base of every request body: unknown fields are refused, and so is text containing NUL,
+    which PostgreSQL cannot store (a 422 naming the field, not a database error)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("text must not contain the NUL character")
+        return value

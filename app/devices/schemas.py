@@ -5,17 +5,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.schemas import InputModel
 
-class DeviceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
+class DeviceCreate(InputModel):
     name: str = Field(min_length=1, max_length=100, examples=["Monitor 1 (chair 1)"])
     chair_id: uuid.UUID | None = Field(default=None, description="bind the monitor to this chair")
 
 
-class DeviceUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeviceUpdate(InputModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     chair_id: uuid.UUID | None = Field(default=None, description="the chair; null unbinds")
     unbind_chair: bool = Field(default=False, description="set true to unbind from any chair")
@@ -43,9 +41,7 @@ class DeviceKeyIssued(BaseModel):
     previous_keys_expire_at: datetime | None = None
 
 
-class DeviceRotate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeviceRotate(InputModel):
     overlap_minutes: int | None = Field(
         default=None,
         ge=0,
@@ -54,9 +50,7 @@ class DeviceRotate(BaseModel):
     )
 
 
-class DeviceRevoke(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeviceRevoke(InputModel):
     reason: str = Field(min_length=1, max_length=500)
 
 

@@ -62,7 +62,9 @@ async def list_patients(
     principal: Clinical,
     db: SessionDep,
     clock: ClockDep,
-    q: Annotated[str | None, Query(max_length=100, description="part of MRN or name")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, pattern=r"^[^\x00]*$", description="part of MRN or name")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET)] = 0,
 ) -> PatientList:

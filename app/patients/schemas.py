@@ -7,14 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.schemas import UtcTimestamp
+from app.core.schemas import InputModel, UtcTimestamp
 
 Sex = Literal["female", "male", "other", "unknown"]
 
 
-class WeightCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WeightCreate(InputModel):
     weight_kg: Decimal = Field(gt=0, le=500, max_digits=5, decimal_places=1, examples=["70.0"])
     measured_at: UtcTimestamp = Field(description="when the patient was weighed, with offset")
 
@@ -27,9 +25,7 @@ class WeightRead(BaseModel):
     measured_at: datetime
 
 
-class PatientCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PatientCreate(InputModel):
     mrn: str = Field(
         min_length=1, max_length=64, description="medical record number, unique per clinic"
     )
@@ -39,9 +35,7 @@ class PatientCreate(BaseModel):
     weight: WeightCreate | None = None
 
 
-class PatientUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PatientUpdate(InputModel):
     mrn: str | None = Field(default=None, min_length=1, max_length=64)
     name: str | None = Field(default=None, min_length=1, max_length=200, repr=False)
     birth_date: date | None = Field(default=None, repr=False)

@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.schemas import InputModel
 
-class ProtocolUpload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
+class ProtocolUpload(InputModel):
     filename: str = Field(min_length=1, max_length=200, examples=["ketamine-iv-0.5mgkg-40min.toml"])
     content: str = Field(min_length=1, max_length=500_000, description="the TOML file's text")
 
@@ -53,9 +53,7 @@ class ProtocolDiffRead(BaseModel):
     changes: list[KeyChangeRead]
 
 
-class ProtocolApprove(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProtocolApprove(InputModel):
     password: str = Field(min_length=1, max_length=256, description="your own password, re-entered")
 
 
@@ -65,9 +63,7 @@ class ProtocolApproval(BaseModel):
     changes: list[KeyChangeRead] = Field(description="what changed against the version replaced")
 
 
-class DosePreviewRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DosePreviewRequest(InputModel):
     weight_kg: Decimal = Field(gt=0, le=1000, max_digits=6, decimal_places=2, examples=[70])
     mg_per_kg: Decimal | None = Field(
         default=None,

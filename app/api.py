@@ -8,6 +8,7 @@ from app.clinics.router import router as clinics_router
 from app.devices.router import router as devices_router
 from app.patients.router import router as patients_router
 from app.protocols.router import router as protocols_router
+from app.screening.router import router as screening_router
 
 api_router = APIRouter(prefix="/api/v1")
 for router in (
@@ -16,6 +17,7 @@ for router in (
     devices_router,
     patients_router,
     protocols_router,
+    screening_router,
     audit_router,
 ):
     api_router.include_router(router)

@@ -7,6 +7,7 @@ from app.core.db import Base
 from app.devices import models as devices_models
 from app.patients import models as patients_models
 from app.protocols import models as protocols_models
+from app.screening import models as screening_models
 
 __all__ = [
     "Base",
@@ -16,4 +17,5 @@ __all__ = [
     "devices_models",
     "patients_models",
     "protocols_models",
+    "screening_models",
 ]

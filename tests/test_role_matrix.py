@@ -49,10 +49,24 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/protocols/{protocol_id}/diff/{other_id}"): STAFF,
     ("POST", "/api/v1/protocols/{protocol_id}/approve"): frozenset({PHYS, ADMIN}),
     ("POST", "/api/v1/protocols/{protocol_id}/dose-preview"): STAFF,
+    ("POST", "/api/v1/patients/{patient_id}/screenings"): CLINICAL,
+    ("GET", "/api/v1/patients/{patient_id}/screenings"): CLINICAL,
+    ("GET", "/api/v1/patients/{patient_id}/eligibility"): CLINICAL,
+    ("GET", "/api/v1/screenings/{screening_id}"): CLINICAL,
+    ("PUT", "/api/v1/screenings/{screening_id}"): CLINICAL,
+    ("POST", "/api/v1/screenings/{screening_id}/sign"): frozenset({PHYS}),
     ("GET", "/api/v1/audit"): frozenset({ADMIN}),
 }
 
-PATH_PARAMS = ("user_id", "chair_id", "device_id", "patient_id", "protocol_id", "other_id")
+PATH_PARAMS = (
+    "user_id",
+    "chair_id",
+    "device_id",
+    "patient_id",
+    "protocol_id",
+    "other_id",
+    "screening_id",
+)
 
 
 def openapi_routes(app) -> set[tuple[str, str]]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,3 +50,20 @@ class PatientRepository:
     async def add(self, obj: Patient | PatientWeight) -> None:
         self.session.add(obj)
         await self.session.flush()
+
+    async def birth_date(self, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> date | None:
+        return await self.session.scalar(
+            select(Patient.birth_date).where(
+                Patient.id == patient_id, Patient.clinic_id == clinic_id
+            )
+        )
+
+    async def newest_weight(
+        self, patient_id: uuid.UUID, *, measured_by: datetime
+    ) -> PatientWeight | None:
+        return await self.session.scalar(
+            select(PatientWeight)
+            .where(PatientWeight.patient_id == patient_id, PatientWeight.measured_at <= measured_by)
+            .order_by(PatientWeight.measured_at.desc())
+            .limit(1)
+        )

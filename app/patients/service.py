@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -216,3 +216,20 @@ async def record_weight(
     """Add a weight measurement (kg, with the time it was measured). Audited."""
     patient = await _get(db, clinic_id, patient_id)
     return await _add_weight(db, patient, data, actor, now)
+
+
+# Lookups for other domains' rules (eligibility, dosing). Not audited as a staff member viewing
+# the record: the caller's own use case is audited instead.
+
+
+async def birth_date_of(
+    db: AsyncSession, *, clinic_id: uuid.UUID, patient_id: uuid.UUID
+) -> date | None:
+    return await PatientRepository(db).birth_date(clinic_id, patient_id)
+
+
+async def newest_weight(
+    db: AsyncSession, *, patient_id: uuid.UUID, measured_by: datetime
+) -> PatientWeight | None:
+    """The most recent weight measured at or before ``measured_by``."""
+    return await PatientRepository(db).newest_weight(patient_id, measured_by=measured_by)

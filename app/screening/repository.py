@@ -2,15 +2,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
-from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict
-from app.patients.models import Patient, PatientWeight
 from app.screening.models import ScreeningVersion
 
 
@@ -72,28 +69,3 @@ class ScreeningRepository:
 
     async def flush(self) -> None:
         await self.session.flush()
-
-    # Read-only look-ups in the patients tables: the patients service has no lookup that is not
-    # audited as a staff member viewing the record, and eligibility checks run without an actor.
-    async def patient_birth_date(self, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> date | None:
-        return await self.session.scalar(
-            select(Patient.birth_date).where(
-                Patient.id == patient_id, Patient.clinic_id == clinic_id
-            )
-        )
-
-    async def newest_weight(
-        self, patient_id: uuid.UUID, *, measured_by: datetime
-    ) -> tuple[Decimal, datetime] | None:
-        row = (
-            await self.session.execute(
-                select(PatientWeight.weight_kg, PatientWeight.measured_at)
-                .where(
-                    PatientWeight.patient_id == patient_id,
-                    PatientWeight.measured_at <= measured_by,
-                )
-                .order_by(PatientWeight.measured_at.desc())
-                .limit(1)
-            )
-        ).first()
-        return None if row is None else (row[0], row[1])

@@ -53,3 +53,28 @@ def test_domain_module_is_pure(path: Path):
             elif isinstance(func, ast.Name) and func.id in FORBIDDEN_NAMES:
                 problems.append(f"line {node.lineno}: calls {func.id}()")
     assert not problems, f"{path.relative_to(APP)} is not pure:\n" + "\n".join(problems)
+
+
+def _domain_of(path: Path) -> str:
+    return path.relative_to(APP).parts[0]
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in APP.rglob("*.py") if len(p.relative_to(APP).parts) > 1),
+    ids=lambda p: str(p.relative_to(APP)),
+)
+def test_no_domain_reads_another_domains_repository(path: Path):
+    """Cross-domain calls go through the other domain's service (STYLE §1), never its SQL."""
+    own = _domain_of(path)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if (
+                len(parts) >= 3
+                and parts[0] == "app"
+                and parts[1] != own
+                and parts[2] == "repository"
+            ):
+                pytest.fail(f"{path.relative_to(APP)} line {node.lineno} imports {node.module}")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.domain import Actor
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.patients import service as patients_service
 from app.protocols import service as protocols_service
 from app.protocols.models import ProtocolVersion
 from app.screening.domain import (
@@ -211,7 +212,9 @@ def user_id_of(actor: Actor) -> uuid.UUID | None:
 
 
 async def patient_birth_date(db: AsyncSession, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> date:
-    birth_date = await ScreeningRepository(db).patient_birth_date(clinic_id, patient_id)
+    birth_date = await patients_service.birth_date_of(
+        db, clinic_id=clinic_id, patient_id=patient_id
+    )
     if birth_date is None:
         raise NotFound("patient not found")
     return birth_date
@@ -266,12 +269,12 @@ async def evaluate_at(
 ) -> tuple[ScreeningContent, EligibilityResult]:
     """Evaluate at ``at`` with the patient's newest weight (measured by ``at``) if it is newer
     than the screening's; findings of several rule sets are merged."""
-    newest = await ScreeningRepository(db).newest_weight(patient_id, measured_by=at)
+    newest = await patients_service.newest_weight(db, patient_id=patient_id, measured_by=at)
     if newest is not None and (
-        content.weight_measured_at is None or newest[1] > content.weight_measured_at
+        content.weight_measured_at is None or newest.measured_at > content.weight_measured_at
     ):
         content = content.model_copy(
-            update={"weight_kg": newest[0], "weight_measured_at": newest[1]}
+            update={"weight_kg": newest.weight_kg, "weight_measured_at": newest.measured_at}
         )
     screening = to_domain(content, birth_date)
     findings: list[Finding] = []

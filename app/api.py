@@ -9,6 +9,7 @@ from app.devices.router import router as devices_router
 from app.patients.router import router as patients_router
 from app.protocols.router import router as protocols_router
 from app.screening.router import router as screening_router
+from app.sessions.router import router as sessions_router
 
 api_router = APIRouter(prefix="/api/v1")
 for router in (
@@ -18,6 +19,7 @@ for router in (
     patients_router,
     protocols_router,
     screening_router,
+    sessions_router,
     audit_router,
 ):
     api_router.include_router(router)

@@ -8,6 +8,7 @@ from app.devices import models as devices_models
 from app.patients import models as patients_models
 from app.protocols import models as protocols_models
 from app.screening import models as screening_models
+from app.sessions import models as sessions_models
 
 __all__ = [
     "Base",
@@ -18,4 +19,5 @@ __all__ = [
     "patients_models",
     "protocols_models",
     "screening_models",
+    "sessions_models",
 ]

@@ -56,6 +56,23 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/api/v1/screenings/{screening_id}"): CLINICAL,
     ("POST", "/api/v1/screenings/{screening_id}/sign"): frozenset({PHYS}),
     ("GET", "/api/v1/audit"): frozenset({ADMIN}),
+    ("POST", "/api/v1/sessions"): CLINICAL,
+    ("GET", "/api/v1/sessions"): CLINICAL,
+    ("GET", "/api/v1/sessions/{session_id}"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/check-in"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/pre-vitals"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/physician-ack"): frozenset({PHYS}),
+    ("POST", "/api/v1/sessions/{session_id}/start"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/pause"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/resume"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/change-rate"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/stop"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/complete"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/cancel"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/drug"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/scales/{scale_id}"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/vitals-check"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/discharge"): frozenset({PHYS}),
 }
 
 PATH_PARAMS = (
@@ -66,6 +83,8 @@ PATH_PARAMS = (
     "protocol_id",
     "other_id",
     "screening_id",
+    "session_id",
+    "scale_id",
 )
 
 

@@ -28,6 +28,8 @@ class AppError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.headers = dict(headers or {})
+        # Further top-level fields of the error body (e.g. the blockers of a refused step).
+        self.extra: dict[str, Any] = {}
 
 
 class BadRequest(AppError):
@@ -60,6 +62,32 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     status_code = 409
+
+
+class BlockerBody(BaseModel):
+    code: str
+    message: str
+    resolution: str
+    subject: str | None = None
+    available_at: str | None = None
+    final: bool = False
+
+
+class BlockedBody(ErrorBody):
+    blockers: list[BlockerBody]
+
+
+class Blocked(Conflict):
+    """A legal step whose conditions are not met: 409 listing each blocker and what lifts it.
+
+    Rendered as ``{"error": "Blocked", "detail": ..., "blockers": [{code, message, resolution,
+    subject, available_at, final}, ...]}``.
+    """
+
+    def __init__(self, detail: str, blockers: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(detail)
+        self.blockers = [dict(b) for b in blockers]
+        self.extra = {"blockers": self.blockers}
 
 
 class PayloadTooLarge(AppError):
@@ -120,7 +148,8 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 def add_exception_handlers(app: FastAPI, *, retry_after_s: int) -> None:
     async def on_app_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
-        return error_response(exc.status_code, type(exc).__name__, exc.detail, exc.headers)
+        body = {"error": type(exc).__name__, "detail": exc.detail, **exc.extra}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

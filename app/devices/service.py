@@ -235,3 +235,14 @@ async def device_status(
         unrouted_count=device.unrouted_count,
         active_keys=sum(1 for k in keys if _key_usable(k, now)),
     )
+
+
+async def devices_on_chair(
+    db: AsyncSession, *, clinic_id: uuid.UUID, chair_id: uuid.UUID
+) -> list[Device]:
+    """The clinic's unrevoked devices bound to a chair (the session's check-in confirms one)."""
+    return [
+        d
+        for d in await DeviceRepository(db).devices(clinic_id)
+        if d.chair_id == chair_id and d.revoked_at is None
+    ]

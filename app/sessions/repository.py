@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict
+from app.sessions.models import (
+    ACTIVE_STATE_VALUES,
+    InfusionSession,
+    SessionDoseOrder,
+    SessionPreVitals,
+    SessionRateSegment,
+    SessionScaleEntry,
+    SessionStateChange,
+    SessionVitalsCheck,
+)
+
+
+class SessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(
+        self, clinic_id: uuid.UUID, session_id: uuid.UUID, *, for_update: bool = False
+    ) -> InfusionSession | None:
+        stmt = select(InfusionSession).where(
+            InfusionSession.id == session_id, InfusionSession.clinic_id == clinic_id
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def in_clinic(
+        self,
+        clinic_id: uuid.UUID,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        state: str | None,
+    ) -> Sequence[InfusionSession]:
+        stmt = select(InfusionSession).where(InfusionSession.clinic_id == clinic_id)
+        if start is not None:
+            stmt = stmt.where(InfusionSession.scheduled_for >= start)
+        if end is not None:
+            stmt = stmt.where(InfusionSession.scheduled_for < end)
+        if state is not None:
+            stmt = stmt.where(InfusionSession.state == state)
+        stmt = stmt.order_by(InfusionSession.scheduled_for, InfusionSession.id).limit(500)
+        return (await self.session.scalars(stmt)).all()
+
+    async def active_on_chair(self, chair_id: uuid.UUID) -> InfusionSession | None:
+        stmt = select(InfusionSession).where(
+            InfusionSession.chair_id == chair_id, InfusionSession.state.in_(ACTIVE_STATE_VALUES)
+        )
+        return await self.session.scalar(stmt.limit(1))
+
+    async def active_for_patient(self, patient_id: uuid.UUID) -> InfusionSession | None:
+        stmt = select(InfusionSession).where(
+            InfusionSession.patient_id == patient_id,
+            InfusionSession.state.in_(ACTIVE_STATE_VALUES),
+        )
+        return await self.session.scalar(stmt.limit(1))
+
+    async def infusion_starts(
+        self, patient_id: uuid.UUID, *, excluding: uuid.UUID | None = None
+    ) -> list[tuple[uuid.UUID, datetime]]:
+        """(session id, first entry into infusing) of the patient's sessions that started."""
+        stmt = (
+            select(SessionStateChange.session_id, func.min(SessionStateChange.at))
+            .join(InfusionSession, InfusionSession.id == SessionStateChange.session_id)
+            .where(InfusionSession.patient_id == patient_id, SessionStateChange.event == "start")
+            .group_by(SessionStateChange.session_id)
+        )
+        if excluding is not None:
+            stmt = stmt.where(InfusionSession.id != excluding)
+        rows = (await self.session.execute(stmt)).all()
+        return sorted(((sid, at) for sid, at in rows), key=lambda r: r[1])
+
+    async def patient_scale_entries(
+        self, patient_id: uuid.UUID, scale_id: str
+    ) -> Sequence[SessionScaleEntry]:
+        stmt = (
+            select(SessionScaleEntry)
+            .join(InfusionSession, InfusionSession.id == SessionScaleEntry.session_id)
+            .where(InfusionSession.patient_id == patient_id, SessionScaleEntry.scale_id == scale_id)
+            .order_by(SessionScaleEntry.at)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def latest_order_mg_per_kg(self, patient_id: uuid.UUID) -> SessionDoseOrder | None:
+        stmt = (
+            select(SessionDoseOrder)
+            .join(InfusionSession, InfusionSession.id == SessionDoseOrder.session_id)
+            .where(InfusionSession.patient_id == patient_id)
+            .order_by(SessionDoseOrder.ordered_at.desc(), SessionDoseOrder.version.desc())
+        )
+        return await self.session.scalar(stmt.limit(1))
+
+    async def history(self, session_id: uuid.UUID) -> Sequence[SessionStateChange]:
+        stmt = (
+            select(SessionStateChange)
+            .where(SessionStateChange.session_id == session_id)
+            .order_by(SessionStateChange.seq)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def orders(self, session_id: uuid.UUID) -> Sequence[SessionDoseOrder]:
+        stmt = (
+            select(SessionDoseOrder)
+            .where(SessionDoseOrder.session_id == session_id)
+            .order_by(SessionDoseOrder.version)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def segments(self, session_id: uuid.UUID) -> Sequence[SessionRateSegment]:
+        stmt = (
+            select(SessionRateSegment)
+            .where(SessionRateSegment.session_id == session_id)
+            .order_by(SessionRateSegment.seq)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def pre_vitals(self, session_id: uuid.UUID) -> Sequence[SessionPreVitals]:
+        stmt = (
+            select(SessionPreVitals)
+            .where(SessionPreVitals.session_id == session_id)
+            .order_by(SessionPreVitals.taken_at, SessionPreVitals.recorded_at)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def scale_entries(self, session_id: uuid.UUID) -> Sequence[SessionScaleEntry]:
+        stmt = (
+            select(SessionScaleEntry)
+            .where(SessionScaleEntry.session_id == session_id)
+            .order_by(SessionScaleEntry.at)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def vitals_checks(self, session_id: uuid.UUID) -> Sequence[SessionVitalsCheck]:
+        stmt = (
+            select(SessionVitalsCheck)
+            .where(SessionVitalsCheck.session_id == session_id)
+            .order_by(SessionVitalsCheck.taken_at)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    def add(self, row: object) -> None:
+        self.session.add(row)
+
+    async def flush(self) -> None:
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            # The partial unique indexes: another session became active on this chair or for
+            # this patient at the same moment.
+            raise Conflict(
+                "another session is already active on this chair or for this patient"
+            ) from exc

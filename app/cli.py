@@ -17,6 +17,7 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import demo as demo_data
 from app.audit import service as audit_service
 from app.audit.domain import Actor
 from app.auth import service as auth_service
@@ -273,10 +274,12 @@ def protocols_list(clinic: Annotated[str, typer.Option(help="clinic name")]) -> 
 async def _seed_demo(db: AsyncSession) -> list[tuple[str, StaffRole, str]]:
     now, actor = SystemClock().now(), Actor("system", None, "demo")
     clinic = await clinics_service.get_or_create_clinic(db, name=DEMO_CLINIC, actor=actor, now=now)
-    for chair in DEMO_CHAIRS:
+    chairs = [
         await clinics_service.get_or_create_chair(
             db, clinic_id=clinic.id, name=chair, actor=actor, now=now
         )
+        for chair in DEMO_CHAIRS
+    ]
     credentials = []
     for username, role, display in DEMO_USERS:
         password = secrets.token_urlsafe(9)
@@ -297,6 +300,13 @@ async def _seed_demo(db: AsyncSession) -> list[tuple[str, StaffRole, str]]:
         else:
             await auth_service.set_password(db, user, password=password, actor=actor, now=now)
         credentials.append((username, role, password))
+    await demo_data.seed(
+        db,
+        clinic_id=clinic.id,
+        chairs=chairs,
+        now=now,
+        timezone=_settings(env="development").timezone,
+    )
     return credentials
 
 

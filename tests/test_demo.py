@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from app import demo
+from app.cli import _seed_demo
+from app.core.config import Settings
+from app.core.db import create_engine, create_sessionmaker
+from tests.fixtures.cli import run_cli, scalar
 from tests.fixtures.proxy import free_port
+
+OSLO = ZoneInfo("Europe/Oslo")
 
 
 @pytest.mark.slow
@@ -56,13 +66,19 @@ def test_demo_serves_and_its_printed_passwords_work(tmp_path: Path):
             timeout=5,
         )
         assert r.status_code == 200, r.text
-        chairs = httpx.get(
-            f"{base}/api/v1/chairs",
-            headers={"Authorization": f"Bearer {r.json()['access_token']}"},
-            timeout=5,
-        )
+        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        chairs = httpx.get(f"{base}/api/v1/chairs", headers=auth, timeout=5)
         assert len(chairs.json()["items"]) == 4
+        today = datetime.now(OSLO).date().isoformat()
+        board = httpx.get(f"{base}/api/v1/sessions", params={"day": today}, headers=auth, timeout=5)
+        assert board.status_code == 200, board.text
+        states = {s["state"] for s in board.json()["items"]}
+        assert len(states) >= 4, states
+        assert {"infusing", "paused", "recovery", "checked_in", "scheduled"} <= states
         assert (tmp_path / "data" / "demo.db").exists()
+        for p in demo.PATIENTS:
+            assert p.name not in text
+            assert p.name.split()[0] not in text
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -72,3 +88,52 @@ def test_demo_serves_and_its_printed_passwords_work(tmp_path: Path):
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _seed_once(url: str) -> list[tuple[str, str, str]]:
+    async def go() -> list[tuple[str, str, str]]:
+        engine = create_engine(Settings(env="test", database_url=url))
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return list(await _seed_demo(session))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+COUNTED = (
+    "patient",
+    "screening_version",
+    "patient_weight",
+    "session_scale_entry",
+    "infusion_session",
+    "session_state_change",
+    "session_rate_segment",
+    "device",
+    "protocol_version",
+    "chair",
+    "staff_user",
+)
+
+
+def test_seeding_twice_adds_nothing_the_second_time(migrated_url: str):
+    started = time.monotonic()
+    first = _seed_once(migrated_url)
+    assert time.monotonic() - started < 10
+    counts = {table: scalar(migrated_url, f"SELECT count(*) FROM {table}") for table in COUNTED}
+    assert counts["patient"] == len(demo.PATIENTS)
+    assert counts["infusion_session"] == 6
+    assert counts["device"] == 4
+
+    second = _seed_once(migrated_url)
+
+    assert {table: scalar(migrated_url, f"SELECT count(*) FROM {table}") for table in COUNTED} == (
+        counts
+    )
+    assert [c[0] for c in second] == [c[0] for c in first]
+    assert [c[2] for c in second] != [c[2] for c in first]  # new passwords at every start
+    states = scalar(migrated_url, "SELECT count(DISTINCT state) FROM infusion_session")
+    assert states == 6
+    check = run_cli(migrated_url, "verify-audit")
+    assert check.exit_code == 0, check.output

@@ -60,6 +60,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/sessions"): CLINICAL,
     ("GET", "/api/v1/sessions/{session_id}"): CLINICAL,
     ("POST", "/api/v1/sessions/{session_id}/check-in"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/monitor"): CLINICAL,
     ("POST", "/api/v1/sessions/{session_id}/pre-vitals"): CLINICAL,
     ("POST", "/api/v1/sessions/{session_id}/physician-ack"): frozenset({PHYS}),
     ("POST", "/api/v1/sessions/{session_id}/start"): CLINICAL,

@@ -66,6 +66,18 @@ class SessionRepository:
         )
         return await self.session.scalar(stmt.limit(1))
 
+    async def active_with_device(
+        self, device_id: uuid.UUID, *, excluding: uuid.UUID | None = None
+    ) -> InfusionSession | None:
+        """An active session that records `device_id` as its monitor."""
+        stmt = select(InfusionSession).where(
+            InfusionSession.device_id == device_id,
+            InfusionSession.state.in_(ACTIVE_STATE_VALUES),
+        )
+        if excluding is not None:
+            stmt = stmt.where(InfusionSession.id != excluding)
+        return await self.session.scalar(stmt.limit(1))
+
     async def infusion_starts(
         self, patient_id: uuid.UUID, *, excluding: uuid.UUID | None = None
     ) -> list[tuple[uuid.UUID, datetime]]:

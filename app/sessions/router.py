@@ -28,6 +28,7 @@ from app.sessions.schemas import (
     CheckInCreate,
     DischargeCreate,
     DrugRecordCreate,
+    MonitorSwap,
     OptionalReasonIn,
     PasswordConfirm,
     RateChange,
@@ -123,6 +124,24 @@ async def check_in(
     now = clock.now()
     loaded = await sessions_service.check_in(
         db, principal=principal, session_id=session_id, data=body, now=now
+    )
+    return await sessions_service.read_loaded(db, loaded, now)
+
+
+@router.post("/{session_id}/monitor", response_model=SessionRead, responses=ERRORS)
+async def swap_monitor(
+    session_id: uuid.UUID, body: MonitorSwap, principal: Clinical, db: SessionDep, clock: ClockDep
+) -> SessionRead:
+    """Swap the session's monitor while it is active (reason required): a monitor of the clinic
+    bound to the chair, or bound to it now; audited with both device ids."""
+    now = clock.now()
+    loaded = await sessions_service.swap_monitor(
+        db,
+        principal=principal,
+        session_id=session_id,
+        device_id=body.device_id,
+        reason=body.reason,
+        now=now,
     )
     return await sessions_service.read_loaded(db, loaded, now)
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.config import JsonDict
 
 from app.core.schemas import InputModel, UtcTimestamp
 from app.patients.schemas import WeightCreate
@@ -16,6 +17,19 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 Answers = Annotated[dict[ItemId, int], Field(max_length=200)]
+
+# OpenAPI examples: one realistic body per request (ids are placeholders; times are UTC).
+_EXAMPLE_MONITOR_ID = "3e0f6b1a-8c4d-4f7e-a2b9-5d6c7e8f9a01"
+_EXAMPLE_SPARE_MONITOR_ID = "7a9b0c1d-2e3f-4a5b-8c6d-7e8f9a0b1c2d"
+_EXAMPLE_VITALS: JsonDict = {
+    "taken_at": "2026-11-23T08:52:00Z",
+    "sbp_mmhg": 128,
+    "dbp_mmhg": 82,
+    "hr_bpm": 74,
+    "spo2_pct": 98,
+    "rr_per_min": 14,
+}
+_EXAMPLE_CADSS_PRE: JsonDict = {f"item_{i:02d}": 1 if i == 4 else 0 for i in range(1, 24)}
 
 
 class SessionCreate(InputModel):
@@ -56,6 +70,22 @@ class VitalsIn(InputModel):
     spo2_pct: float = Field(ge=50, le=100, allow_inf_nan=False)
     rr_per_min: float = Field(ge=2, le=80, allow_inf_nan=False)
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                _EXAMPLE_VITALS,
+                {
+                    "taken_at": "2026-11-23T08:58:00Z",
+                    "sbp_mmhg": 152,
+                    "dbp_mmhg": 88,
+                    "pr_bpm": 80,
+                    "spo2_pct": 97,
+                    "rr_per_min": 16,
+                },
+            ]
+        },
+    )
+
     @model_validator(mode="after")
     def _heart_rate(self) -> VitalsIn:
         if self.hr_bpm is None and self.pr_bpm is None:
@@ -73,19 +103,88 @@ class CheckInCreate(InputModel):
     cadss: Answers | None = None
     weight: WeightCreate | None = None
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "device_id": _EXAMPLE_MONITOR_ID,
+                    "checklist": [
+                        "consent_offlabel",
+                        "escort_confirmed",
+                        "no_driving_ack",
+                        "fasting_confirmed",
+                        "pregnancy_test_if_applicable",
+                        "medication_changes",
+                        "substance_use_last_12h",
+                        "new_symptoms",
+                        "bladder_symptoms",
+                    ],
+                    "vitals": _EXAMPLE_VITALS,
+                    "cadss": _EXAMPLE_CADSS_PRE,
+                    "weight": {"weight_kg": "72.4", "measured_at": "2026-11-23T08:50:00Z"},
+                }
+            ]
+        },
+    )
+
 
 class PasswordConfirm(InputModel):
     """A physician's signature: the password re-entered."""
 
     password: Password
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"password": "the physician's own password"}]}
+    )
+
 
 class ReasonIn(InputModel):
+    """Why (required): stopping early, cancelling."""
+
     reason: Reason
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"reason": "Distressing dissociation at 25 min (CADSS 34); patient asked to stop"},
+                {"reason": "Patient has a fever today; rebooked for Thursday"},
+            ]
+        },
+    )
 
 
 class OptionalReasonIn(InputModel):
+    """Why, optionally: pausing or resuming the pump."""
+
     reason: Reason | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"reason": "Nausea; pump paused while an antiemetic is given"},
+                {"reason": "Nausea settled, resuming"},
+            ]
+        },
+    )
+
+
+class MonitorSwap(InputModel):
+    """Another monitor for an active session: a monitor of the clinic, bound to the session's
+    chair or bound to it by this swap, with the reason."""
+
+    device_id: uuid.UUID = Field(description="the monitor taking over")
+    reason: Reason
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "device_id": _EXAMPLE_SPARE_MONITOR_ID,
+                    "reason": "SpO2 probe socket faulty on the chair's monitor; spare monitor",
+                }
+            ]
+        },
+    )
 
 
 class RateChange(InputModel):
@@ -93,6 +192,21 @@ class RateChange(InputModel):
 
     rate_mg_per_h: Decimal = Field(gt=0, le=1000, max_digits=7, decimal_places=1)
     reason: Reason
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "rate_mg_per_h": "26.3",
+                    "reason": "Dissociation distressing (CADSS 28): rate halved per protocol",
+                },
+                {
+                    "rate_mg_per_h": "52.5",
+                    "reason": "Settled after 10 min at half rate; back to the ordered rate",
+                },
+            ]
+        },
+    )
 
 
 class DrugRecordCreate(InputModel):
@@ -103,12 +217,45 @@ class DrugRecordCreate(InputModel):
     wasted_ml: Decimal = Field(ge=0, le=1000, max_digits=6, decimal_places=1)
     witness_user_id: uuid.UUID
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "lot": "KT2409-117",
+                    "prepared_ml": "100.0",
+                    "wasted_ml": "0.0",
+                    "witness_user_id": "5b2e9c40-7d1f-4e8a-b3c6-9f0a1d2e3f45",
+                }
+            ]
+        },
+    )
+
 
 class ScaleEntryCreate(InputModel):
     """Answers per item id (integers); `checkpoint_id` ties it to a one-off checkpoint."""
 
     answers: Answers
     checkpoint_id: ItemId | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "answers": {
+                        "conceptual_disorganisation": 1,
+                        "suspiciousness": 0,
+                        "hallucinations": 0,
+                        "unusual_thought_content": 1,
+                    },
+                    "checkpoint_id": "bprs_plus_40min",
+                },
+                {
+                    "answers": {f"item_{i:02d}": 1 if i in (3, 4, 8) else 0 for i in range(1, 24)},
+                    "checkpoint_id": "cadss_40min",
+                },
+            ]
+        },
+    )
 
 
 class VitalsCheckCreate(InputModel):
@@ -121,6 +268,21 @@ class VitalsCheckCreate(InputModel):
     spo2_pct: float | None = Field(default=None, ge=50, le=100, allow_inf_nan=False)
     checkpoint_id: ItemId | None = None
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "taken_at": "2026-11-23T09:20:00Z",
+                    "sbp_mmhg": 138,
+                    "dbp_mmhg": 86,
+                    "hr_bpm": 78,
+                    "spo2_pct": 97,
+                    "checkpoint_id": "nibp_infusing",
+                }
+            ]
+        },
+    )
+
 
 class DischargeCreate(InputModel):
     """The physician's discharge evaluation (password re-entered): modified Aldrete answers or
@@ -132,6 +294,26 @@ class DischargeCreate(InputModel):
     escort_present: bool
     advice_no_driving_given: bool
     advice_no_alcohol_given: bool
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "password": "the physician's own password",
+                    "aldrete_answers": {
+                        "activity": 2,
+                        "respiration": 2,
+                        "circulation": 2,
+                        "consciousness": 2,
+                        "spo2": 2,
+                    },
+                    "escort_present": True,
+                    "advice_no_driving_given": True,
+                    "advice_no_alcohol_given": True,
+                }
+            ]
+        },
+    )
 
     @model_validator(mode="after")
     def _one_aldrete(self) -> DischargeCreate:

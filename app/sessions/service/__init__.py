@@ -14,6 +14,7 @@ from app.sessions.service.infusion import (
     start_infusion,
     stop_infusion,
 )
+from app.sessions.service.monitor import swap_monitor
 from app.sessions.service.records import record_drug, record_scale_entry, record_vitals_check
 from app.sessions.service.scheduling import cancel_session, list_sessions, schedule_session
 from app.sessions.service.views import get_session, read_loaded
@@ -37,5 +38,6 @@ __all__ = [
     "schedule_session",
     "start_infusion",
     "stop_infusion",
+    "swap_monitor",
     "uncleared_alarm_count",
 ]

@@ -10,6 +10,7 @@ from app.patients.router import router as patients_router
 from app.protocols.router import router as protocols_router
 from app.screening.router import router as screening_router
 from app.sessions.router import router as sessions_router
+from app.vitals.router import router as vitals_router
 
 api_router = APIRouter(prefix="/api/v1")
 for router in (
@@ -20,6 +21,7 @@ for router in (
     protocols_router,
     screening_router,
     sessions_router,
+    vitals_router,
     audit_router,
 ):
     api_router.include_router(router)

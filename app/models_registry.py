@@ -7,8 +7,10 @@ from app.core.db import Base
 from app.devices import models as devices_models
 from app.patients import models as patients_models
 from app.protocols import models as protocols_models
+from app.realtime import models as realtime_models
 from app.screening import models as screening_models
 from app.sessions import models as sessions_models
+from app.vitals import models as vitals_models
 
 __all__ = [
     "Base",
@@ -18,6 +20,8 @@ __all__ = [
     "devices_models",
     "patients_models",
     "protocols_models",
+    "realtime_models",
     "screening_models",
     "sessions_models",
+    "vitals_models",
 ]

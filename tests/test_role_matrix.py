@@ -56,6 +56,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/api/v1/screenings/{screening_id}"): CLINICAL,
     ("POST", "/api/v1/screenings/{screening_id}/sign"): frozenset({PHYS}),
     ("GET", "/api/v1/audit"): frozenset({ADMIN}),
+    ("POST", "/api/v1/vitals"): frozenset({DEVICE}),
     ("POST", "/api/v1/sessions"): CLINICAL,
     ("GET", "/api/v1/sessions"): CLINICAL,
     ("GET", "/api/v1/sessions/{session_id}"): CLINICAL,

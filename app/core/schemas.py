@@ -20,6 +20,16 @@ def _plausible_instant(value: datetime) -> datetime:
 
 
 UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+
+
+def plausible_if_aware(value: datetime) -> datetime:
+    """Range-checked but left in its own offset (device readings keep theirs); a missing
+    offset is reported per item by the caller rather than as a 422."""
+    if value.tzinfo is not None:
+        _plausible_instant(value)
+    return value
+
+
 """A timestamp that must carry its UTC offset; it is converted to UTC on the way in."""
 
 MAX_PAGE_OFFSET = 1_000_000

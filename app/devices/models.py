@@ -23,6 +23,9 @@ class Device(IdMixin, Base):
     accepted_count: Mapped[int] = mapped_column(default=0)
     rejected_count: Mapped[int] = mapped_column(default=0)
     unrouted_count: Mapped[int] = mapped_column(default=0)
+    # Estimated device clock error (s) at the last message; flagged beyond the protocol limit.
+    clock_skew_s: Mapped[float | None]
+    clock_skewed_since: Mapped[datetime | None]
 
 
 class DeviceKey(IdMixin, Base):

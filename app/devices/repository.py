@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import UtcDateTime
 from app.devices.models import Device, DeviceKey
 
 
@@ -46,3 +48,40 @@ class DeviceRepository:
     async def add(self, obj: Device | DeviceKey) -> None:
         self.session.add(obj)
         await self.session.flush()
+
+    async def record_ingest(
+        self,
+        device_id: uuid.UUID,
+        *,
+        accepted: int,
+        rejected: int,
+        unrouted: int,
+        last_reading_at: datetime | None,
+        skew_s: float | None,
+        skewed: bool,
+        now: datetime,
+    ) -> None:
+        values: dict[str, object] = {
+            "accepted_count": Device.accepted_count + accepted,
+            "rejected_count": Device.rejected_count + rejected,
+            "unrouted_count": Device.unrouted_count + unrouted,
+            "last_seen_at": now,
+        }
+        if last_reading_at is not None:
+            newest = literal(last_reading_at, UtcDateTime())
+            values["last_reading_at"] = case(
+                (Device.last_reading_at.is_(None), newest),
+                (Device.last_reading_at < newest, newest),
+                else_=Device.last_reading_at,
+            )
+        if skew_s is not None:
+            values["clock_skew_s"] = skew_s
+            values["clock_skewed_since"] = (
+                case(
+                    (Device.clock_skewed_since.is_(None), literal(now, UtcDateTime())),
+                    else_=Device.clock_skewed_since,
+                )
+                if skewed
+                else None
+            )
+        await self.session.execute(update(Device).where(Device.id == device_id).values(values))

@@ -246,3 +246,29 @@ async def devices_on_chair(
         for d in await DeviceRepository(db).devices(clinic_id)
         if d.chair_id == chair_id and d.revoked_at is None
     ]
+
+
+async def record_ingest(
+    db: AsyncSession,
+    *,
+    device_id: uuid.UUID,
+    accepted: int,
+    rejected: int,
+    unrouted: int,
+    last_reading_at: datetime | None,
+    skew_s: float | None,
+    skewed: bool,
+    now: datetime,
+) -> None:
+    """Count a message's readings on the device (increments in SQL: concurrent messages of one
+    device must not lose counts) and keep its clock-skew estimate and flag."""
+    await DeviceRepository(db).record_ingest(
+        device_id,
+        accepted=accepted,
+        rejected=rejected,
+        unrouted=unrouted,
+        last_reading_at=last_reading_at,
+        skew_s=skew_s,
+        skewed=skewed,
+        now=now,
+    )

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.core.errors import Conflict
 from app.sessions.models import (
@@ -173,3 +174,33 @@ class SessionRepository:
             raise Conflict(
                 "another session is already active on this chair or for this patient"
             ) from exc
+
+
+class MonitoringWindowQueries:
+    """Check-in to discharge (or cancel) of the sessions on a chair: where readings belong."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def on_chair(
+        self, chair_id: uuid.UUID, *, start: datetime, end: datetime
+    ) -> list[tuple[uuid.UUID, datetime, datetime | None]]:
+        """(session id, checked in at, ended at) of windows overlapping [start, end]."""
+        checked_in = aliased(SessionStateChange)
+        ended = aliased(SessionStateChange)
+        stmt = (
+            select(InfusionSession.id, checked_in.at, func.min(ended.at))
+            .join(
+                checked_in,
+                (checked_in.session_id == InfusionSession.id) & (checked_in.state == "checked_in"),
+            )
+            .outerjoin(
+                ended,
+                (ended.session_id == InfusionSession.id)
+                & ended.state.in_(("discharged", "cancelled")),
+            )
+            .where(InfusionSession.chair_id == chair_id, checked_in.at <= end)
+            .group_by(InfusionSession.id, checked_in.at)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [(r[0], r[1], r[2]) for r in rows if r[2] is None or r[2] > start]

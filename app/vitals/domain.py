@@ -258,3 +258,21 @@ def clock_skew_s(
 def is_clock_skewed(skew_s: float | None, *, limit_s: float) -> bool:
     """Skewed when the estimate is beyond the protocol's limit either way (default 30 s)."""
     return skew_s is not None and abs(skew_s) > limit_s
+
+
+@dataclass(frozen=True, slots=True)
+class SessionWindow:
+    """A session's monitoring window on a chair: check-in to discharge (open while active)."""
+
+    session_id: str
+    start: datetime
+    end: datetime | None
+
+
+def route(windows: Sequence[SessionWindow], observed_at: datetime) -> str | None:
+    """The session whose window contains ``observed_at`` (start inclusive, end exclusive), else
+    None: a reading outside every session is unrouted, never filed under the next patient."""
+    for window in sorted(windows, key=lambda w: w.start, reverse=True):
+        if window.start <= observed_at and (window.end is None or observed_at < window.end):
+            return window.session_id
+    return None

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.vitals.models import VitalReading
+
+
+class ReadingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_source_ids(
+        self, device_id: uuid.UUID, source_ids: Sequence[str]
+    ) -> list[VitalReading]:
+        if not source_ids:
+            return []
+        stmt = select(VitalReading).where(
+            VitalReading.device_id == device_id, VitalReading.source_id.in_(source_ids)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def newest_per_metric(
+        self, session_ids: Sequence[uuid.UUID]
+    ) -> dict[tuple[uuid.UUID, str], datetime]:
+        if not session_ids:
+            return {}
+        stmt = (
+            select(VitalReading.session_id, VitalReading.metric, func.max(VitalReading.observed_at))
+            .where(VitalReading.session_id.in_(session_ids), VitalReading.excluded_at.is_(None))
+            .group_by(VitalReading.session_id, VitalReading.metric)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        out: dict[tuple[uuid.UUID, str], datetime] = {}
+        for session_id, metric, newest in rows:
+            if session_id is not None:
+                out[(session_id, metric)] = newest
+        return out
+
+    async def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert rows, skipping any whose (device, source id) exists; returns the inserted ids.
+
+        ON CONFLICT DO NOTHING makes two concurrent identical batches store each reading once.
+        """
+        if not rows:
+            return set()
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert(VitalReading)
+            .values(list(rows))
+            .on_conflict_do_nothing(index_elements=["device_id", "source_id"])
+            .returning(VitalReading.source_id)
+        )
+        return set((await self.session.scalars(stmt)).all())

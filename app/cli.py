@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import demo as demo_data
+from app import simulator
 from app.audit import service as audit_service
 from app.audit.domain import Actor
 from app.auth import service as auth_service
@@ -31,6 +32,7 @@ from app.core.errors import AppError, NotFound
 from app.devices import service as devices_service
 from app.devices.schemas import DeviceCreate
 from app.protocols import service as protocols_service
+from app.simulator import Scenario
 
 cli = typer.Typer(help="Ketamine infusion monitor", no_args_is_help=True, add_completion=False)
 protocols_cli = typer.Typer(help="Protocol files: load and list versions", no_args_is_help=True)
@@ -198,6 +200,46 @@ def create_device(
     typer.echo(f"device {issued.device.name!r} id {issued.device.id}")
     typer.echo("API key (shown once; store it in the device now):")
     typer.echo(issued.api_key)
+
+
+@cli.command()
+def simulate(
+    server: Annotated[str, typer.Option(help="base URL of the server, e.g. http://127.0.0.1:8000")],
+    device_key: Annotated[
+        list[str], typer.Option("--device-key", help="device API key (repeat for several)")
+    ],
+    monitors: Annotated[
+        int, typer.Option(min=1, max=5000, help="simulated monitors (keys used in turn)")
+    ] = 1,
+    rate: Annotated[
+        float, typer.Option(min=0.1, max=10, help="continuous readings per second")
+    ] = 1.0,
+    duration_s: Annotated[float, typer.Option(min=1, help="seconds of device time")] = 3600.0,
+    speed: Annotated[float, typer.Option(min=1, max=1000, help="time compression (tests)")] = 1.0,
+    scenario: Annotated[
+        Scenario, typer.Option(help="what happens a third of the way in")
+    ] = Scenario.NORMAL,
+    output_format: Annotated[
+        str, typer.Option("--format", help="rest (ws and hl7 follow)")
+    ] = "rest",
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same series")] = 1,
+) -> None:
+    """Simulated bedside monitors sending realistic vital signs; prints what was acknowledged."""
+    if output_format != "rest":
+        raise _fail(f"--format {output_format} is not available yet; use rest")
+    summary = asyncio.run(
+        simulator.simulate(
+            server=server,
+            device_keys=device_key,
+            monitors=monitors,
+            rate_hz=rate,
+            duration_s=duration_s,
+            speed=speed,
+            scenario=scenario,
+            seed=seed,
+        )
+    )
+    typer.echo(summary.line())
 
 
 @cli.command("verify-audit")

@@ -1,0 +1,285 @@
+"""Bedside-monitor simulator: realistic vital-sign series sent to a server like real monitors do.
+
+Each simulated monitor produces HR, SpO2 and RR at ``rate_hz`` and an NIBP measurement (SBP,
+DBP, MAP) every 10 minutes of device time, with a ketamine-typical BP rise of 10-20 % peaking at
+30-40 minutes. Reading ids are monotonic per monitor; a message that is not acknowledged (network
+error, 5xx, 429) is kept and sent again, with the same ids, before newer ones, so retries are
+safe. ``speed`` compresses time for tests: the device clock then starts ``duration_s`` in the
+past, as a store-and-forward backlog would, so no reading lies in the future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+NIBP_INTERVAL_S = 600.0
+
+
+class Scenario(StrEnum):
+    NORMAL = "normal"
+    DESATURATION = "desaturation"
+    HYPERTENSION = "hypertension"
+    PROBE_OFF = "probe-off"
+    DISCONNECT = "disconnect"
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    hr: float
+    spo2: float
+    rr: float
+    sbp: float
+    dbp: float
+
+    @classmethod
+    def draw(cls, rng: random.Random) -> Baseline:
+        return cls(
+            hr=rng.uniform(60, 85),
+            spo2=rng.uniform(96, 99),
+            rr=rng.uniform(12, 17),
+            sbp=rng.uniform(112, 134),
+            dbp=rng.uniform(68, 84),
+        )
+
+
+@dataclass(slots=True)
+class SignalModel:
+    """Values at ``t`` seconds after the start of the series (deterministic for one seed)."""
+
+    baseline: Baseline
+    scenario: Scenario
+    duration_s: float
+    rng: random.Random
+
+    @property
+    def event_start_s(self) -> float:
+        return self.duration_s / 3
+
+    def _bp_factor(self, t: float) -> float:
+        # Ketamine raises BP by 10-20 %, peaking at 30-40 min, back near baseline by ~80 min.
+        minutes = t / 60
+        return 1 + 0.15 * math.exp(-(((minutes - 35) / 22) ** 2))
+
+    def continuous(self, t: float) -> dict[str, float]:
+        values = {
+            "hr": self.baseline.hr + self.rng.gauss(0, 1.5),
+            "spo2": min(100.0, self.baseline.spo2 + self.rng.gauss(0, 0.4)),
+            "rr": self.baseline.rr + self.rng.gauss(0, 0.8),
+        }
+        in_event = self.event_start_s <= t < self.event_start_s + 45
+        if self.scenario is Scenario.DESATURATION and in_event:
+            values["spo2"] = 86 + self.rng.gauss(0, 0.5)
+        if self.scenario is Scenario.PROBE_OFF and in_event:
+            del values["spo2"], values["hr"]
+        return {k: round(v, 1) for k, v in values.items()}
+
+    def nibp(self, t: float) -> tuple[float, float, float]:
+        factor = self._bp_factor(t)
+        sbp = self.baseline.sbp * factor + self.rng.gauss(0, 3)
+        dbp = self.baseline.dbp * factor + self.rng.gauss(0, 2)
+        if self.scenario is Scenario.HYPERTENSION and t >= self.event_start_s:
+            sbp, dbp = 186 + self.rng.gauss(0, 2), 104 + self.rng.gauss(0, 2)
+        return round(sbp), round(dbp), round((sbp + 2 * dbp) / 3)
+
+
+@dataclass(slots=True)
+class Summary:
+    monitors: int = 0
+    messages: int = 0
+    readings_sent: int = 0
+    acked: int = 0
+    created: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    retries: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        return (
+            f"monitors {self.monitors}, messages {self.messages}, readings sent {self.readings_sent}, "
+            f"acked {self.acked} (created {self.created}, duplicates {self.duplicates}, "
+            f"conflicts {self.conflicts}, rejected {self.rejected}), retries {self.retries}"
+            + (f", errors {self.errors}" if self.errors else "")
+        )
+
+
+@dataclass(slots=True)
+class Monitor:
+    index: int
+    device_key: str
+    model: SignalModel
+    counter: int = 0
+    pending: deque[dict[str, Any]] = field(default_factory=deque)
+
+    def readings_at(self, t: float, observed_at: datetime, take_nibp: bool) -> list[dict[str, Any]]:
+        stamp = observed_at.isoformat(timespec="milliseconds")
+        out = []
+        for metric, value in self.model.continuous(t).items():
+            out.append(self._reading(metric, value, "%" if metric == "spo2" else "/min", stamp))
+        if take_nibp:
+            sbp, dbp, mean = self.model.nibp(t)
+            measurement = f"m{self.index}-nibp-{self.counter}"
+            for metric, value in (("sbp", sbp), ("dbp", dbp), ("map", mean)):
+                out.append(self._reading(metric, value, "mm[Hg]", stamp, measurement))
+        return out
+
+    def _reading(
+        self, metric: str, value: float, unit: str, stamp: str, measurement: str | None = None
+    ) -> dict[str, Any]:
+        self.counter += 1
+        reading: dict[str, Any] = {
+            "id": f"m{self.index}-{self.counter:09d}",
+            "metric": metric,
+            "value": value,
+            "unit": unit,
+            "observed_at": stamp,
+        }
+        if measurement is not None:
+            reading["measurement_id"] = measurement
+        return reading
+
+
+def _count(summary: Summary, results: list[dict[str, Any]]) -> None:
+    summary.acked += len(results)
+    for result in results:
+        status = result.get("status")
+        if status == "created":
+            summary.created += 1
+        elif status == "duplicate":
+            summary.duplicates += 1
+        elif status == "conflict":
+            summary.conflicts += 1
+        else:
+            summary.rejected += 1
+
+
+async def _send_pending(client: httpx.AsyncClient, monitor: Monitor, summary: Summary) -> bool:
+    """Send queued messages oldest first; stop at the first failure (kept for the next tick)."""
+    while monitor.pending:
+        body = monitor.pending[0]
+        body["sent_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+        try:
+            response = await client.post(
+                "/api/v1/vitals",
+                json=body,
+                headers={"Authorization": f"Bearer {monitor.device_key}"},
+            )
+        except httpx.TransportError as exc:
+            name = type(exc).__name__
+            summary.errors[name] = summary.errors.get(name, 0) + 1
+            summary.retries += 1
+            return False
+        if response.status_code != 200:
+            key = f"http {response.status_code}"
+            summary.errors[key] = summary.errors.get(key, 0) + 1
+            if response.status_code in (429, 500, 502, 503, 504):
+                summary.retries += 1
+                return False
+            monitor.pending.popleft()  # refused for good (e.g. 401): retrying cannot help
+            continue
+        _count(summary, response.json()["results"])
+        monitor.pending.popleft()
+    return True
+
+
+async def _run_monitor(
+    client: httpx.AsyncClient,
+    monitor: Monitor,
+    *,
+    rate_hz: float,
+    duration_s: float,
+    speed: float,
+    device_start: datetime,
+    summary: Summary,
+    scenario: Scenario,
+) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    step = 1 / rate_hz
+    next_nibp = 0.0
+    ticks = int(duration_s * rate_hz)
+    for tick in range(ticks):
+        t = tick * step
+        take_nibp = t >= next_nibp
+        if take_nibp:
+            next_nibp += NIBP_INTERVAL_S
+        readings = monitor.readings_at(t, device_start + timedelta(seconds=t), take_nibp)
+        monitor.pending.append({"readings": readings})
+        summary.readings_sent += len(readings)
+        summary.messages += 1
+        disconnected = (
+            scenario is Scenario.DISCONNECT
+            and monitor.model.event_start_s <= t < monitor.model.event_start_s + 60
+        )
+        if not disconnected:
+            await _send_pending(client, monitor, summary)
+        delay = started + (tick + 1) * step / speed - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    # Drain: real monitors keep retrying until every message is acknowledged.
+    for _ in range(50):
+        if await _send_pending(client, monitor, summary):
+            return
+        await asyncio.sleep(0.2)
+
+
+async def simulate(
+    *,
+    server: str,
+    device_keys: list[str],
+    monitors: int,
+    rate_hz: float = 1.0,
+    duration_s: float = 60.0,
+    speed: float = 1.0,
+    scenario: Scenario = Scenario.NORMAL,
+    seed: int = 1,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Summary:
+    """Run ``monitors`` simulated monitors (keys used in turn) against ``server`` and return
+    what was sent and acknowledged."""
+    if not device_keys:
+        raise ValueError("at least one device key is needed")
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    device_start = now - timedelta(seconds=duration_s) if speed > 1 else now
+    fleet = [
+        Monitor(
+            i + 1,
+            device_keys[i % len(device_keys)],
+            SignalModel(Baseline.draw(rng), scenario, duration_s, random.Random(rng.random())),
+        )
+        for i in range(monitors)
+    ]
+    summary = Summary(monitors=monitors)
+    limits = httpx.Limits(
+        max_connections=max(10, monitors), max_keepalive_connections=max(10, monitors)
+    )
+    async with httpx.AsyncClient(
+        base_url=server, timeout=10, limits=limits, transport=transport
+    ) as client:
+        await asyncio.gather(
+            *(
+                _run_monitor(
+                    client,
+                    m,
+                    rate_hz=rate_hz,
+                    duration_s=duration_s,
+                    speed=speed,
+                    device_start=device_start,
+                    summary=summary,
+                    scenario=scenario,
+                )
+                for m in fleet
+            )
+        )
+    return summary

@@ -7,8 +7,11 @@ import getpass
 import os
 import secrets
 import sys
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -313,7 +316,13 @@ def protocols_list(clinic: Annotated[str, typer.Option(help="clinic name")]) -> 
         typer.echo(line)
 
 
-async def _seed_demo(db: AsyncSession) -> list[tuple[str, StaffRole, str]]:
+@dataclass(frozen=True, slots=True)
+class DemoSeed:
+    credentials: list[tuple[str, StaffRole, str]]
+    monitor_keys: list[str]
+
+
+async def _seed_demo(db: AsyncSession) -> DemoSeed:
     now, actor = SystemClock().now(), Actor("system", None, "demo")
     clinic = await clinics_service.get_or_create_clinic(db, name=DEMO_CLINIC, actor=actor, now=now)
     chairs = [
@@ -349,7 +358,33 @@ async def _seed_demo(db: AsyncSession) -> list[tuple[str, StaffRole, str]]:
         now=now,
         timezone=_settings(env="development").timezone,
     )
-    return credentials
+    # Fresh keys every start for the demo's simulated monitors (the old ones stop at once).
+    keys = []
+    for device in await devices_service.list_devices(db, clinic.id):
+        if device.name.endswith(" monitor") and device.revoked_at is None:
+            issued = await devices_service.rotate_key(
+                db,
+                clinic_id=clinic.id,
+                device_id=device.id,
+                overlap=timedelta(0),
+                actor=actor,
+                now=now,
+            )
+            keys.append(issued.api_key)
+    return DemoSeed(credentials, keys)
+
+
+def _simulate_in_background(server: str, keys: list[str]) -> None:
+    """The demo's monitors, alive for a working day; they retry until the server is up."""
+
+    def run() -> None:
+        asyncio.run(
+            simulator.simulate(
+                server=server, device_keys=keys, monitors=len(keys), duration_s=10 * 3600
+            )
+        )
+
+    threading.Thread(target=run, name="demo-monitors", daemon=True).start()
 
 
 @cli.command()
@@ -365,11 +400,13 @@ def demo(
     url = os.environ.get("APP_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir.resolve()}/demo.db"
     settings = _settings(database_url=url, env="development", log_json=False)
     migrations.upgrade(settings.database_url)
-    credentials = _in_transaction(settings, _seed_demo)
+    seeded = _in_transaction(settings, _seed_demo)
     typer.echo(f"\nDemo clinic {DEMO_CLINIC!r} is ready. Log in as (new passwords every start):")
-    for username, role, password in credentials:
+    for username, role, password in seeded.credentials:
         typer.echo(f"  {role:<10} username {username:<10} password {password}")
+    typer.echo(f"{len(seeded.monitor_keys)} simulated monitors send vital signs to their chairs.")
     typer.echo(f"\nOpen http://{host}:{port}/ in a browser (Ctrl+C stops the demo).\n")
+    _simulate_in_background(f"http://{host}:{port}", seeded.monitor_keys)
     _serve(settings, host, port)
 
 

@@ -79,6 +79,18 @@ def test_demo_serves_and_its_printed_passwords_work(tmp_path: Path):
         for p in demo.PATIENTS:
             assert p.name not in text
             assert p.name.split()[0] not in text
+        # The simulated monitors are alive: readings reach the infusing patient's session.
+        infusing = next(s for s in board.json()["items"] if s["state"] == "infusing")
+        devices = httpx.get(f"{base}/api/v1/devices", headers=auth, timeout=5).json()["items"]
+        monitor = next(d for d in devices if d["chair_id"] == infusing["chair_id"])
+        accepted = 0
+        while time.monotonic() < deadline + 30 and accepted < 3:
+            status = httpx.get(
+                f"{base}/api/v1/devices/{monitor['id']}/status", headers=auth, timeout=5
+            )
+            accepted = status.json()["accepted_count"]
+            time.sleep(0.5)
+        assert accepted >= 3, status.json()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -95,7 +107,9 @@ def _seed_once(url: str) -> list[tuple[str, str, str]]:
         engine = create_engine(Settings(env="test", database_url=url))
         try:
             async with create_sessionmaker(engine)() as session, session.begin():
-                return list(await _seed_demo(session))
+                seeded = await _seed_demo(session)
+                assert len(seeded.monitor_keys) == 4
+                return list(seeded.credentials)
         finally:
             await engine.dispose()
 

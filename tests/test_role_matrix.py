@@ -57,6 +57,9 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/screenings/{screening_id}/sign"): frozenset({PHYS}),
     ("GET", "/api/v1/audit"): frozenset({ADMIN}),
     ("POST", "/api/v1/vitals"): frozenset({DEVICE}),
+    ("POST", "/api/v1/sessions/{session_id}/vitals"): CLINICAL,
+    ("GET", "/api/v1/sessions/{session_id}/vitals"): CLINICAL,
+    ("POST", "/api/v1/readings/{reading_id}/exclude"): CLINICAL,
     ("POST", "/api/v1/sessions"): CLINICAL,
     ("GET", "/api/v1/sessions"): CLINICAL,
     ("GET", "/api/v1/sessions/{session_id}"): CLINICAL,
@@ -87,6 +90,7 @@ PATH_PARAMS = (
     "screening_id",
     "session_id",
     "scale_id",
+    "reading_id",
 )
 
 

@@ -59,3 +59,29 @@ class ReadingRepository:
             .returning(VitalReading.source_id)
         )
         return set((await self.session.scalars(stmt)).all())
+
+    async def add_all(self, rows: Sequence[VitalReading]) -> None:
+        self.session.add_all(rows)
+        await self.session.flush()
+
+    async def get_in_clinic(
+        self, clinic_id: uuid.UUID, reading_id: uuid.UUID, *, for_update: bool = False
+    ) -> VitalReading | None:
+        stmt = select(VitalReading).where(
+            VitalReading.id == reading_id, VitalReading.clinic_id == clinic_id
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def for_session(
+        self, session_id: uuid.UUID, *, metric: str | None, include_excluded: bool
+    ) -> list[VitalReading]:
+        """A session's readings in observed_at order (ties: metric, then id, for stable pages)."""
+        stmt = select(VitalReading).where(VitalReading.session_id == session_id)
+        if metric is not None:
+            stmt = stmt.where(VitalReading.metric == metric)
+        if not include_excluded:
+            stmt = stmt.where(VitalReading.excluded_at.is_(None))
+        stmt = stmt.order_by(VitalReading.observed_at, VitalReading.metric, VitalReading.id)
+        return list((await self.session.scalars(stmt)).all())

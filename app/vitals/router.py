@@ -1,17 +1,34 @@
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter
 
-from app.auth.dependencies import DeviceCaller
+from app.auth.dependencies import Clinical, DeviceCaller
 from app.core.db import SessionDep
 from app.core.deps import ClockDep
-from app.core.errors import Forbidden, PayloadTooLarge, Unauthorized, responses
+from app.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    responses,
+)
 from app.devices import service as devices_service
+from app.protocols.domain import Metric
+from app.vitals import manual as manual_service
 from app.vitals import service as vitals_service
 from app.vitals.domain import RawReading
 from app.vitals.schemas import (
     MAX_READINGS_PER_REQUEST,
+    ManualReadingResult,
+    ManualVitalsCreate,
+    ManualVitalsResult,
+    ReadingExclusionCreate,
     ReadingResult,
+    VitalReadingList,
+    VitalReadingRead,
     VitalsBatch,
     VitalsBatchResult,
 )
@@ -61,3 +78,95 @@ async def ingest_vitals(
         ],
         clock_skewed=outcome.clock_skewed,
     )
+
+
+@router.post(
+    "/sessions/{session_id}/vitals",
+    response_model=ManualVitalsResult,
+    responses=responses(Unauthorized, Forbidden, NotFound, Conflict),
+)
+async def enter_vitals(
+    session_id: uuid.UUID,
+    body: ManualVitalsCreate,
+    principal: Clinical,
+    db: SessionDep,
+    clock: ClockDep,
+) -> ManualVitalsResult:
+    """Enter up to 50 readings by hand (e.g. a manual BP when the cuff fails) on an active session.
+
+    Validated like a device's readings; each result is `created` (with the `reading_id`) or
+    `rejected` with the same codes as `POST /vitals`, plus `before_check_in`. Stored with source
+    `manual`, they feed the alarm engine like any other reading. 409 unless the session is
+    between check-in and discharge. Audited (VITALS_ENTERED).
+    """
+    outcomes = await manual_service.enter_readings(
+        db, principal=principal, session_id=session_id, readings=body.readings, now=clock.now()
+    )
+    return ManualVitalsResult(
+        session_id=session_id,
+        results=[
+            ManualReadingResult(
+                index=o.index,
+                status=o.status,
+                reading_id=o.reading_id,
+                code=o.code,
+                message=o.message,
+            )
+            for o in outcomes
+        ],
+    )
+
+
+@router.get(
+    "/sessions/{session_id}/vitals",
+    response_model=VitalReadingList,
+    responses=responses(Unauthorized, Forbidden, NotFound),
+)
+async def list_vitals(
+    session_id: uuid.UUID,
+    principal: Clinical,
+    db: SessionDep,
+    metric: Metric | None = None,
+    include_excluded: bool = False,
+) -> VitalReadingList:
+    """A session's readings (device and manual) in observed_at order.
+
+    Readings marked as an artefact or entered in error are left out unless
+    `include_excluded=true`; they are left out of summaries and alarm evaluation from then on.
+    """
+    rows = await manual_service.list_readings(
+        db,
+        principal=principal,
+        session_id=session_id,
+        metric=None if metric is None else metric.value,
+        include_excluded=include_excluded,
+    )
+    return VitalReadingList(items=[manual_service.to_read(r) for r in rows])
+
+
+@router.post(
+    "/readings/{reading_id}/exclude",
+    response_model=VitalReadingRead,
+    responses=responses(Unauthorized, Forbidden, NotFound, Conflict),
+)
+async def exclude_reading(
+    reading_id: uuid.UUID,
+    body: ReadingExclusionCreate,
+    principal: Clinical,
+    db: SessionDep,
+    clock: ClockDep,
+) -> VitalReadingRead:
+    """Mark a reading as an artefact or entered in error (reason required); it stays stored.
+
+    From then on it is left out of summaries, of alarm evaluation and of the session's vitals
+    list (unless `include_excluded=true`). Audited (READING_EXCLUDED); 409 when already excluded.
+    """
+    row = await manual_service.exclude_reading(
+        db,
+        principal=principal,
+        reading_id=reading_id,
+        kind=body.kind,
+        reason=body.reason,
+        now=clock.now(),
+    )
+    return manual_service.to_read(row)

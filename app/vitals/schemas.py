@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.schemas import InputModel, UtcTimestamp, plausible_if_aware
 
@@ -89,3 +89,103 @@ class ReadingResult(BaseModel):
 class VitalsBatchResult(BaseModel):
     results: list[ReadingResult] = Field(description="one per reading, in the order sent")
     clock_skewed: bool = Field(description="the device clock is off by more than the limit")
+
+
+MAX_MANUAL_READINGS = 50
+ExclusionKind = Literal["artefact", "entered_in_error"]
+
+
+class ManualReadingIn(InputModel):
+    metric: str = Field(
+        min_length=1, max_length=16, description="sbp, dbp, map, hr, pr, spo2, rr or temp"
+    )
+    value: float
+    unit: str = Field(
+        min_length=1,
+        max_length=32,
+        description="UCUM: mm[Hg], kPa, /min, {beat}/min, {breath}/min, %, Cel, [degF]",
+    )
+    observed_at: Annotated[datetime, AfterValidator(plausible_if_aware)] = Field(
+        description="when it was measured, with its UTC offset (a reading without one is rejected)"
+    )
+    measurement_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="shared by the readings of one NIBP measurement (else the same observed_at)",
+    )
+
+
+class ManualVitalsCreate(InputModel):
+    """Up to 50 readings a nurse or physician measured by hand (e.g. a manual BP)."""
+
+    readings: list[ManualReadingIn] = Field(min_length=1, max_length=MAX_MANUAL_READINGS)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "readings": [
+                        {
+                            "metric": "sbp",
+                            "value": 132,
+                            "unit": "mm[Hg]",
+                            "observed_at": "2026-11-23T10:20:00+01:00",
+                        },
+                        {
+                            "metric": "dbp",
+                            "value": 84,
+                            "unit": "mm[Hg]",
+                            "observed_at": "2026-11-23T10:20:00+01:00",
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
+
+class ManualReadingResult(BaseModel):
+    index: int = Field(description="position of the reading in the request")
+    status: Literal["created", "rejected"]
+    reading_id: uuid.UUID | None = Field(
+        default=None, description="the stored reading (use it to mark it as an artefact)"
+    )
+    code: str | None = Field(default=None, description="machine code of a rejection")
+    message: str | None = None
+
+
+class ManualVitalsResult(BaseModel):
+    session_id: uuid.UUID
+    results: list[ManualReadingResult] = Field(description="one per reading, in the order sent")
+
+
+class ReadingExclusionCreate(InputModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    kind: ExclusionKind = Field(
+        description="artefact (a wrong measurement) or entered_in_error (a wrong entry)"
+    )
+
+
+class VitalReadingRead(BaseModel):
+    id: uuid.UUID
+    session_id: uuid.UUID | None
+    metric: str
+    value: float
+    unit: str
+    observed_at: datetime = Field(description="UTC")
+    utc_offset_minutes: int = Field(description="the sender's offset, minutes east of UTC")
+    measurement_id: str | None
+    original_value: float
+    original_unit: str
+    received_at: datetime
+    late: bool
+    source: str = Field(description="device or manual")
+    device_id: uuid.UUID | None
+    entered_by: uuid.UUID | None = Field(description="the user who entered a manual reading")
+    excluded_at: datetime | None
+    excluded_kind: ExclusionKind | None = None
+    excluded_reason: str | None
+
+
+class VitalReadingList(BaseModel):
+    items: list[VitalReadingRead]

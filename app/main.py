@@ -17,6 +17,7 @@ from app.core.errors import add_exception_handlers
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
 from app.core.middleware import RequestContextMiddleware
+from app.vitals import ws as vitals_ws
 from app.web.router import router as web_router
 from app.web.router import static_files
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     add_exception_handlers(app, retry_after_s=settings.retry_after_s)
     app.include_router(health.router)
     app.include_router(api_router)
+    app.include_router(vitals_ws.router)
     app.include_router(web_router)
     app.mount("/static", static_files(), name="static")
     return app

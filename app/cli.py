@@ -223,13 +223,12 @@ def simulate(
         Scenario, typer.Option(help="what happens a third of the way in")
     ] = Scenario.NORMAL,
     output_format: Annotated[
-        str, typer.Option("--format", help="rest (ws and hl7 follow)")
-    ] = "rest",
+        simulator.Format,
+        typer.Option("--format", help="REST batches, or one WebSocket per monitor"),
+    ] = simulator.Format.REST,
     seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same series")] = 1,
 ) -> None:
     """Simulated bedside monitors sending realistic vital signs; prints what was acknowledged."""
-    if output_format != "rest":
-        raise _fail(f"--format {output_format} is not available yet; use rest")
     summary = asyncio.run(
         simulator.simulate(
             server=server,
@@ -240,6 +239,7 @@ def simulate(
             speed=speed,
             scenario=scenario,
             seed=seed,
+            output_format=output_format,
         )
     )
     typer.echo(summary.line())

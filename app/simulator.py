@@ -11,15 +11,21 @@ past, as a store-and-forward backlog would, so no reading lies in the future.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import math
 import random
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import httpx
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import WebSocketException
 
 NIBP_INTERVAL_S = 600.0
 
@@ -192,8 +198,73 @@ async def _send_pending(client: httpx.AsyncClient, monitor: Monitor, summary: Su
     return True
 
 
+class WsLink:
+    """One monitor's WebSocket to /ws/ingest: request-reply per message, reconnecting on loss."""
+
+    def __init__(self, url: str, device_key: str) -> None:
+        self.url = url
+        self.device_key = device_key
+        self.socket: ClientConnection | None = None
+        self.next_msg_id = 0
+
+    async def _socket(self) -> ClientConnection:
+        if self.socket is None:
+            self.socket = await ws_connect(
+                self.url,
+                additional_headers={"Authorization": f"Bearer {self.device_key}"},
+                open_timeout=5,
+            )
+        return self.socket
+
+    async def send(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send one message and wait for its ack or error (server pings are skipped)."""
+        self.next_msg_id += 1
+        msg_id = self.next_msg_id
+        socket = await self._socket()
+        try:
+            await socket.send(json.dumps({**body, "msg_id": msg_id}))
+            while True:
+                reply = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+                if reply.get("type") != "ping" and reply.get("ack") == msg_id:
+                    return dict(reply)
+        except (OSError, TimeoutError, WebSocketException):
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            with contextlib.suppress(OSError, WebSocketException):
+                await self.socket.close()
+            self.socket = None
+
+
+async def _send_pending_ws(link: WsLink, monitor: Monitor, summary: Summary) -> bool:
+    """The WebSocket twin of _send_pending: oldest first, stop at the first failure."""
+    while monitor.pending:
+        body = monitor.pending[0]
+        body["sent_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+        try:
+            reply = await link.send(body)
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            name = type(exc).__name__
+            summary.errors[name] = summary.errors.get(name, 0) + 1
+            summary.retries += 1
+            return False
+        if reply.get("type") == "error":
+            key = f"ws {reply.get('error')}"
+            summary.errors[key] = summary.errors.get(key, 0) + 1
+            if reply.get("retry"):
+                summary.retries += 1
+                return False
+            monitor.pending.popleft()
+            continue
+        _count(summary, reply["results"])
+        monitor.pending.popleft()
+    return True
+
+
 async def _run_monitor(
-    client: httpx.AsyncClient,
+    send: Callable[[Monitor, Summary], Awaitable[bool]],
     monitor: Monitor,
     *,
     rate_hz: float,
@@ -222,15 +293,20 @@ async def _run_monitor(
             and monitor.model.event_start_s <= t < monitor.model.event_start_s + 60
         )
         if not disconnected:
-            await _send_pending(client, monitor, summary)
+            await send(monitor, summary)
         delay = started + (tick + 1) * step / speed - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
     # Drain: real monitors keep retrying until every message is acknowledged.
     for _ in range(50):
-        if await _send_pending(client, monitor, summary):
+        if await send(monitor, summary):
             return
         await asyncio.sleep(0.2)
+
+
+class Format(StrEnum):
+    REST = "rest"
+    WS = "ws"
 
 
 async def simulate(
@@ -243,10 +319,10 @@ async def simulate(
     speed: float = 1.0,
     scenario: Scenario = Scenario.NORMAL,
     seed: int = 1,
-    transport: httpx.AsyncBaseTransport | None = None,
+    output_format: Format = Format.REST,
 ) -> Summary:
-    """Run ``monitors`` simulated monitors (keys used in turn) against ``server`` and return
-    what was sent and acknowledged."""
+    """Run ``monitors`` simulated monitors (keys used in turn) against ``server``, over REST
+    batches or one WebSocket each, and return what was sent and acknowledged."""
     if not device_keys:
         raise ValueError("at least one device key is needed")
     rng = random.Random(seed)
@@ -261,16 +337,12 @@ async def simulate(
         for i in range(monitors)
     ]
     summary = Summary(monitors=monitors)
-    limits = httpx.Limits(
-        max_connections=max(10, monitors), max_keepalive_connections=max(10, monitors)
-    )
-    async with httpx.AsyncClient(
-        base_url=server, timeout=10, limits=limits, transport=transport
-    ) as client:
+
+    async def run_all(send: Callable[[Monitor, Summary], Awaitable[bool]]) -> None:
         await asyncio.gather(
             *(
                 _run_monitor(
-                    client,
+                    send,
                     m,
                     rate_hz=rate_hz,
                     duration_s=duration_s,
@@ -282,4 +354,28 @@ async def simulate(
                 for m in fleet
             )
         )
+
+    if output_format is Format.WS:
+        base = server.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        links = {m.index: WsLink(base + "/ws/ingest", m.device_key) for m in fleet}
+
+        async def send_ws(monitor: Monitor, into: Summary) -> bool:
+            return await _send_pending_ws(links[monitor.index], monitor, into)
+
+        try:
+            await run_all(send_ws)
+        finally:
+            for link in links.values():
+                await link.close()
+        return summary
+
+    limits = httpx.Limits(
+        max_connections=max(10, monitors), max_keepalive_connections=max(10, monitors)
+    )
+    async with httpx.AsyncClient(base_url=server, timeout=10, limits=limits) as client:
+
+        async def send_rest(monitor: Monitor, into: Summary) -> bool:
+            return await _send_pending(client, monitor, into)
+
+        await run_all(send_rest)
     return summary

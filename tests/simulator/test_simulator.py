@@ -8,7 +8,7 @@ import random
 import pytest
 
 from app.core.config import Settings
-from app.simulator import Baseline, Scenario, SignalModel, simulate
+from app.simulator import Baseline, Format, Scenario, SignalModel, simulate
 from tests.fixtures.cli import run_cli, scalar
 from tests.fixtures.factories import PASSWORD
 from tests.fixtures.proxy import TcpProxy
@@ -109,3 +109,58 @@ def test_same_seed_same_series():
 
     assert series(7) == series(7)
     assert series(7) != series(8)
+
+
+@pytest.mark.slow
+async def test_websocket_format_stores_every_reading_exactly_once(migrated_url: str):
+    key = await asyncio.to_thread(seed_device, migrated_url)
+    async with running_server(
+        Settings(env="test", database_url=migrated_url, log_level="WARNING")
+    ) as base:
+        summary = await simulate(
+            server=base,
+            device_keys=[key],
+            monitors=5,
+            rate_hz=1,
+            duration_s=20,
+            speed=10,
+            output_format=Format.WS,
+        )
+    assert summary.readings_sent == 5 * (20 * 3 + 3)
+    assert summary.created == summary.acked == summary.readings_sent
+    assert not summary.errors
+    stored = await asyncio.to_thread(scalar, migrated_url, "SELECT count(*) FROM vital_reading")
+    assert stored == summary.readings_sent
+
+
+def test_cli_simulate_prints_the_summary(migrated_url: str):
+    key = seed_device(migrated_url)
+
+    async def go() -> str:
+        async with running_server(
+            Settings(env="test", database_url=migrated_url, log_level="WARNING")
+        ) as base:
+            result = await asyncio.to_thread(
+                run_cli,
+                migrated_url,
+                "simulate",
+                "--server",
+                base,
+                "--device-key",
+                key,
+                "--monitors",
+                "2",
+                "--duration-s",
+                "5",
+                "--speed",
+                "10",
+                "--format",
+                "ws",
+                "--scenario",
+                "desaturation",
+            )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    output = asyncio.run(go())
+    assert "monitors 2, messages 10, readings sent 36, acked 36 (created 36" in output

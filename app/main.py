@@ -17,6 +17,8 @@ from app.core.errors import add_exception_handlers
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
 from app.core.middleware import RequestContextMiddleware
+from app.core.scheduler import Scheduler
+from app.jobs import JOBS
 from app.vitals import ws as vitals_ws
 from app.web.router import router as web_router
 from app.web.router import static_files
@@ -49,7 +51,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        scheduler: Scheduler = _app.state.scheduler
+        if settings.scheduler_enabled:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            await scheduler.stop()
         await engine.dispose()
 
     app = KetamineMonitorApp(
@@ -66,6 +74,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.metrics = Metrics()
+    app.state.scheduler = Scheduler(
+        app.state.sessionmaker, app.state.clock, JOBS, interval_s=settings.scheduler_interval_s
+    )
 
     add_exception_handlers(app, retry_after_s=settings.retry_after_s)
     app.include_router(health.router)

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     readiness_timeout_s: float = Field(default=2.0, gt=0)
     retry_after_s: int = Field(default=5, ge=1)
+    # The periodic jobs (overdue checkpoints, later alarm escalation) run in every instance;
+    # their writes are unique-keyed, so several instances do not double them.
+    scheduler_enabled: bool = True
+    scheduler_interval_s: float = Field(default=5.0, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True

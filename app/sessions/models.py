@@ -204,3 +204,16 @@ class SessionVitalsCheck(IdMixin, Base):
     hr_bpm: Mapped[float | None]
     spo2_pct: Mapped[float | None]
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
+
+
+class CheckpointNotice(IdMixin, Base):
+    """An overdue checkpoint announced to the live board, once per (session, checkpoint, due
+    time): the unique key lets any number of scheduler instances race without doubling it."""
+
+    __tablename__ = "checkpoint_notice"
+    __table_args__ = (UniqueConstraint("session_id", "checkpoint_id", "due_at"),)
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("infusion_session.id"))
+    checkpoint_id: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    announced_at: Mapped[datetime]

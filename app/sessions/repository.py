@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -13,6 +14,7 @@ from app.core.db import UtcDateTime
 from app.core.errors import Conflict
 from app.sessions.models import (
     ACTIVE_STATE_VALUES,
+    CheckpointNotice,
     InfusionSession,
     SessionDoseOrder,
     SessionPreVitals,
@@ -212,3 +214,43 @@ class MonitoringWindowQueries:
             await self.session.execute(_WINDOWS_ON_CHAIR, {"chair_id": chair_id, "end": end})
         ).all()
         return [(r[0], r[1], r[2]) for r in rows if r[2] is None or r[2] > start]
+
+
+class CheckpointNoticeRepository:
+    """Active sessions of every clinic and the once-only claim of an overdue announcement."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def active_sessions(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(clinic id, session id) of every active session, in id order (a stable lock order)."""
+        stmt = (
+            select(InfusionSession.clinic_id, InfusionSession.id)
+            .where(InfusionSession.state.in_(ACTIVE_STATE_VALUES))
+            .order_by(InfusionSession.id)
+        )
+        return [(r[0], r[1]) for r in (await self.session.execute(stmt)).all()]
+
+    async def claim(
+        self, session_id: uuid.UUID, checkpoint_id: str, due_at: datetime, *, now: datetime
+    ) -> bool:
+        """Record the announcement; False when one exists for (session, checkpoint, due time).
+
+        ON CONFLICT DO NOTHING: of concurrent claimers, one inserts; on PostgreSQL the others
+        wait for its commit and then insert nothing (or insert if it rolled back).
+        """
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert(CheckpointNotice)
+            .values(
+                id=uuid.uuid4(),
+                session_id=session_id,
+                checkpoint_id=checkpoint_id,
+                due_at=due_at,
+                announced_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["session_id", "checkpoint_id", "due_at"])
+            .returning(CheckpointNotice.id)
+        )
+        return (await self.session.scalar(stmt)) is not None

@@ -15,6 +15,7 @@ from app.sessions.service.infusion import (
     stop_infusion,
 )
 from app.sessions.service.monitor import swap_monitor
+from app.sessions.service.overdue import publish_overdue_checkpoints
 from app.sessions.service.records import record_drug, record_scale_entry, record_vitals_check
 from app.sessions.service.scheduling import cancel_session, list_sessions, schedule_session
 from app.sessions.service.views import get_session, read_loaded
@@ -30,6 +31,7 @@ __all__ = [
     "list_sessions",
     "pause_infusion",
     "physician_ack",
+    "publish_overdue_checkpoints",
     "read_loaded",
     "record_drug",
     "record_scale_entry",

@@ -1,0 +1,101 @@
+"""The one periodic runner for timed work (issue 7 point 9); it knows no domain.
+
+Domains provide jobs: plain async callables `(db, now) -> int` (how many things they did).
+Every `interval_s` the scheduler runs each job in its own short transaction with the app
+clock's `now`. A job that raises is logged and rolled back; the other jobs and later runs go
+on. Jobs keep their state in the database and make every write conditional or unique-keyed,
+so any number of instances may run the scheduler and a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.clock import Clock
+
+log = structlog.get_logger(__name__)
+
+JobFn = Callable[[AsyncSession, datetime], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A named periodic job; the name is what the logs show."""
+
+    name: str
+    run: JobFn
+
+
+class Scheduler:
+    """Runs `jobs` every `interval_s` seconds in a background task (`start` / `stop`)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        jobs: Sequence[Job],
+        *,
+        interval_s: float,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self._sessionmaker = sessionmaker
+        self._clock = clock
+        self._jobs = tuple(jobs)
+        self._interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def run_once(self) -> dict[str, int | None]:
+        """Run every job once, each in its own transaction; None for a job that failed."""
+        results: dict[str, int | None] = {}
+        for job in self._jobs:
+            results[job.name] = await self._run_job(job)
+        return results
+
+    async def _run_job(self, job: Job) -> int | None:
+        try:
+            async with self._sessionmaker() as db, db.begin():
+                done = await job.run(db, self._clock.now())
+        except Exception:
+            # Logged and rolled back; the next run retries from the database's state.
+            log.exception("scheduler_job_failed", job=job.name)
+            return None
+        if done:
+            log.info("scheduler_job_done", job=job.name, count=done)
+        return done
+
+    async def _loop(self) -> None:
+        while True:
+            # First run one interval after start: the app is serving by then.
+            await asyncio.sleep(self._interval_s)
+            await self.run_once()
+
+    def start(self) -> None:
+        """Start the background loop (idempotent)."""
+        if self.running:
+            return
+        self._task = asyncio.create_task(self._loop(), name="scheduler")
+        log.info(
+            "scheduler_started", interval_s=self._interval_s, jobs=[j.name for j in self._jobs]
+        )
+
+    async def stop(self) -> None:
+        """Cancel the loop and wait for it; a job in flight is rolled back."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        log.info("scheduler_stopped")

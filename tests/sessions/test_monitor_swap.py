@@ -10,41 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.models import AuditEntry
 from app.devices import service as devices_service
 from app.devices.models import Device
-from app.protocols.models import ProtocolVersion
 from tests.fixtures.factories import (
     NOW,
     TEST_ACTOR,
-    make_approved_protocol,
     make_chair,
     make_clinic,
     make_device,
     make_eligible_patient,
     make_user,
 )
-from tests.sessions.test_router import Flow
+from tests.fixtures.sessions import Flow
 
 REASON = "SpO2 probe socket faulty; spare monitor"
-
-
-@pytest.fixture
-async def clinic(db: AsyncSession):
-    return await make_clinic(db)
-
-
-@pytest.fixture
-async def protocol(db: AsyncSession, clinic) -> ProtocolVersion:
-    return await make_approved_protocol(db, clinic)
-
-
-@pytest.fixture
-async def chair(db: AsyncSession, clinic):
-    return await make_chair(db, clinic)
-
-
-@pytest.fixture
-async def monitor(db: AsyncSession, clinic, chair) -> Device:
-    device, _ = await make_device(db, clinic, chair)
-    return device
 
 
 @pytest.fixture
@@ -52,11 +29,6 @@ async def spare(db: AsyncSession, clinic) -> Device:
     """A monitor of the clinic bound to no chair."""
     device, _ = await make_device(db, clinic)
     return device
-
-
-@pytest.fixture
-async def patient(db: AsyncSession, clinic, protocol):
-    return await make_eligible_patient(db, clinic)
 
 
 @pytest.fixture

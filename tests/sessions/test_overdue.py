@@ -29,19 +29,7 @@ from tests.fixtures.factories import (
     make_eligible_patient,
     make_user,
 )
-from tests.sessions import test_router as router_tests
-from tests.sessions.test_router import CADSS_ZERO, DISCHARGE_OK, Flow, vitals_check
-
-# The session fixtures (an eligible patient, a chair with its monitor, the API flow), shared
-# with the router tests.
-clinic = router_tests.clinic
-protocol = router_tests.protocol
-chair = router_tests.chair
-monitor = router_tests.monitor
-patient = router_tests.patient
-nurse_user = router_tests.nurse_user
-physician_user = router_tests.physician_user
-flow = router_tests.flow
+from tests.fixtures.sessions import CADSS_ZERO, DISCHARGE_OK, Flow, vitals_check
 
 OVERDUE = "checkpoint_overdue"
 

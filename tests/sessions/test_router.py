@@ -8,168 +8,30 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
-from app.protocols.models import ProtocolVersion
 from app.sessions.models import InfusionSession, SessionStateChange
-from tests.fixtures.clock import FakeClock
 from tests.fixtures.factories import (
     NOW,
     PASSWORD,
     TEST_ACTOR,
     bearer,
-    make_approved_protocol,
     make_chair,
     make_clinic,
     make_device,
     make_eligible_patient,
     make_user,
 )
-
-API = "/api/v1/sessions"
-CHECKLIST = [
-    "consent_offlabel",
-    "escort_confirmed",
-    "no_driving_ack",
-    "fasting_confirmed",
-    "pregnancy_test_if_applicable",
-    "medication_changes",
-    "substance_use_last_12h",
-    "new_symptoms",
-    "bladder_symptoms",
-]
-CADSS_ZERO = {f"item_{i:02d}": 0 for i in range(1, 24)}
-ALDRETE_OK = {"activity": 2, "respiration": 2, "circulation": 2, "consciousness": 2, "spo2": 2}
-DISCHARGE_OK = {
-    "password": PASSWORD,
-    "aldrete_answers": ALDRETE_OK,
-    "escort_present": True,
-    "advice_no_driving_given": True,
-    "advice_no_alcohol_given": True,
-}
-
-
-def vitals(at: datetime, **changes: Any) -> dict[str, Any]:
-    body = {
-        "taken_at": at.isoformat(),
-        "sbp_mmhg": 124,
-        "dbp_mmhg": 78,
-        "hr_bpm": 72,
-        "spo2_pct": 98,
-        "rr_per_min": 14,
-    }
-    body.update(changes)
-    return body
-
-
-@pytest.fixture
-async def clinic(db: AsyncSession):
-    return await make_clinic(db)
-
-
-@pytest.fixture
-async def protocol(db: AsyncSession, clinic) -> ProtocolVersion:
-    return await make_approved_protocol(db, clinic)
-
-
-@pytest.fixture
-async def chair(db: AsyncSession, clinic):
-    return await make_chair(db, clinic)
-
-
-@pytest.fixture
-async def monitor(db: AsyncSession, clinic, chair):
-    device, _ = await make_device(db, clinic, chair)
-    return device
-
-
-@pytest.fixture
-async def patient(db: AsyncSession, clinic, protocol):
-    return await make_eligible_patient(db, clinic)
-
-
-@pytest.fixture
-async def nurse_user(db: AsyncSession, clinic):
-    return await make_user(db, clinic, "nurse")
-
-
-@pytest.fixture
-async def physician_user(db: AsyncSession, clinic):
-    return await make_user(db, clinic, "physician")
-
-
-class Flow:
-    """Drives one session through the API with the fake clock."""
-
-    def __init__(self, client: httpx.AsyncClient, clock: FakeClock, users, settings, protocol):
-        self.client, self.clock, self.settings = client, clock, settings
-        self.nurse_user, self.physician_user = users
-        self.protocol = protocol
-
-    @property
-    def nurse(self) -> dict[str, str]:
-        # Tokens are short-lived: issue them at the fake clock's time.
-        return bearer(self.nurse_user, self.settings, now=self.clock.now())
-
-    @property
-    def physician(self) -> dict[str, str]:
-        return bearer(self.physician_user, self.settings, now=self.clock.now())
-
-    async def post(self, path: str, body: Any = None, headers=None) -> httpx.Response:
-        kwargs = {} if body is None else {"json": body}
-        return await self.client.post(f"{API}{path}", headers=headers or self.nurse, **kwargs)
-
-    async def get(self, session_id: str) -> dict[str, Any]:
-        r = await self.client.get(f"{API}/{session_id}", headers=self.nurse)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    async def schedule(self, patient, chair, at: datetime | None = None) -> str:
-        r = await self.post(
-            "",
-            {
-                "patient_id": str(patient.id),
-                "chair_id": str(chair.id),
-                "protocol_id": str(self.protocol.id),
-                "scheduled_for": (at or self.clock.now()).isoformat(),
-            },
-        )
-        assert r.status_code == 201, r.text
-        return str(r.json()["id"])
-
-    async def check_in(self, session_id: str, monitor, **changes: Any) -> httpx.Response:
-        body: dict[str, Any] = {
-            "device_id": str(monitor.id),
-            "checklist": CHECKLIST,
-            "vitals": vitals(self.clock.now()),
-            "cadss": CADSS_ZERO,
-        }
-        body.update(changes)
-        return await self.post(f"/{session_id}/check-in", body)
-
-    async def started(self, patient, chair, monitor) -> str:
-        session_id = await self.schedule(patient, chair)
-        r = await self.check_in(session_id, monitor)
-        assert r.status_code == 200, r.text
-        r = await self.post(f"/{session_id}/start")
-        assert r.status_code == 200, r.text
-        return session_id
-
-    async def in_recovery(self, patient, chair, monitor) -> str:
-        session_id = await self.started(patient, chair, monitor)
-        self.clock.advance(minutes=40)
-        r = await self.post(f"/{session_id}/complete")
-        assert r.status_code == 200, r.text
-        return session_id
-
-
-@pytest.fixture
-def flow(client, clock, nurse_user, physician_user, settings, protocol) -> Flow:
-    return Flow(client, clock, (nurse_user, physician_user), settings, protocol)
+from tests.fixtures.sessions import (
+    API,
+    CADSS_ZERO,
+    CHECKLIST,
+    DISCHARGE_OK,
+    vitals,
+    vitals_check,
+)
 
 
 def codes(body: dict[str, Any]) -> list[str]:
@@ -542,18 +404,6 @@ class TestScalesAndCheckpoints:
         )
         states = {c["checkpoint_id"]: c["state"] for c in r.json()["checkpoints"]}
         assert states["cadss_40min"] == "done"
-
-
-def vitals_check(at: datetime, checkpoint_id: str | None = None, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "taken_at": at.isoformat(),
-        "sbp_mmhg": 126,
-        "dbp_mmhg": 80,
-        "spo2_pct": 97,
-        "checkpoint_id": checkpoint_id,
-    }
-    body.update(changes)
-    return body
 
 
 class TestDischarge:

@@ -15,7 +15,7 @@ from app.devices.models import Device
 from app.realtime.models import Event
 from app.vitals.models import VitalReading
 from tests.fixtures.factories import TEST_ACTOR, device_auth, make_chair, make_clinic, make_device
-from tests.sessions.test_router import Flow
+from tests.fixtures.sessions import Flow
 
 URL = "/api/v1/vitals"
 

@@ -18,7 +18,7 @@ from app.realtime.service import NewEvent
 from app.sessions.domain import CheckpointState
 from app.sessions.repository import CheckpointNoticeRepository
 from app.sessions.service.common import load
-from app.sessions.service.views import read_loaded
+from app.sessions.service.views import checkpoint_statuses
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +28,7 @@ CHECKPOINT_OVERDUE = "checkpoint_overdue"
 async def publish_overdue_checkpoints(db: AsyncSession, now: datetime) -> int:
     """Announce every newly overdue checkpoint of every active session (all clinics).
 
-    The statuses are the session view's (`read_loaded`), so the board and the session agree.
+    The statuses are the session view's (`checkpoint_statuses`), so board and session agree.
     Side effects: per (session, checkpoint id, due time), once across instances and restarts,
     a `checkpoint_notice` row and a `checkpoint_overdue` event on the session's stream
     (payload: checkpoint_id, item, due_at, overdue_at). Returns how many were announced.
@@ -37,7 +37,7 @@ async def publish_overdue_checkpoints(db: AsyncSession, now: datetime) -> int:
     announced = 0
     for clinic_id, session_id in await repo.active_sessions():
         try:
-            view = await read_loaded(
+            statuses = await checkpoint_statuses(
                 db, await load(db, clinic_id=clinic_id, session_id=session_id), now
             )
         except AppError as exc:
@@ -48,7 +48,7 @@ async def publish_overdue_checkpoints(db: AsyncSession, now: datetime) -> int:
             )
             continue
         events: list[NewEvent] = []
-        for checkpoint in view.checkpoints:
+        for checkpoint in statuses:
             if (
                 checkpoint.state != CheckpointState.OVERDUE
                 or checkpoint.due_at is None

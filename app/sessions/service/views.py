@@ -4,18 +4,20 @@ blockers (what lifts each), due and overdue checkpoints, records."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.sessions.domain import (
     CheckpointRecord,
+    CheckpointStatus,
     SessionState,
     allowed_events,
     due_checkpoints,
     start_blockers,
 )
-from app.sessions.models import SessionDoseOrder
+from app.sessions.models import SessionDoseOrder, SessionScaleEntry, SessionVitalsCheck
 from app.sessions.repository import SessionRepository
 from app.sessions.schemas import (
     BaselineRead,
@@ -53,6 +55,31 @@ def _order(o: SessionDoseOrder) -> DoseOrderRead:
     )
 
 
+def _statuses(
+    loaded: Loaded,
+    scales: Sequence[SessionScaleEntry],
+    checks: Sequence[SessionVitalsCheck],
+    at: datetime,
+) -> tuple[CheckpointStatus, ...]:
+    records = [CheckpointRecord(e.scale_id, e.at, e.checkpoint_id) for e in scales]
+    records += [CheckpointRecord("nibp", c.taken_at, c.checkpoint_id) for c in checks]
+    return due_checkpoints(
+        loaded.protocol.checkpoints, history=loaded.machine.history, completed=records, now=at
+    )
+
+
+async def checkpoint_statuses(
+    db: AsyncSession, loaded: Loaded, now: datetime
+) -> tuple[CheckpointStatus, ...]:
+    """The session's checkpoints at `now` (upcoming, due, overdue, done), as its view shows
+    them, without building the rest of the view (the overdue job runs this every few seconds)."""
+    repo = SessionRepository(db)
+    at = max(now, loaded.history[-1].at)
+    return _statuses(
+        loaded, await repo.scale_entries(loaded.row.id), await repo.vitals_checks(loaded.row.id), at
+    )
+
+
 async def read_loaded(db: AsyncSession, loaded: Loaded, now: datetime) -> SessionRead:
     """The read model of a loaded session at `now` (start blockers only while checked in)."""
     row, repo = loaded.row, SessionRepository(db)
@@ -70,11 +97,7 @@ async def read_loaded(db: AsyncSession, loaded: Loaded, now: datetime) -> Sessio
             BlockerRead.model_validate(blocker_dict(b))
             for b in start_blockers(loaded.protocol, inputs, now=at)
         ]
-    records = [CheckpointRecord(e.scale_id, e.at, e.checkpoint_id) for e in scales]
-    records += [CheckpointRecord("nibp", c.taken_at, c.checkpoint_id) for c in checks]
-    statuses = due_checkpoints(
-        loaded.protocol.checkpoints, history=loaded.machine.history, completed=records, now=at
-    )
+    statuses = _statuses(loaded, scales, checks, at)
     baseline = None
     if row.baseline_taken_at is not None:
         baseline = BaselineRead(

@@ -1,0 +1,78 @@
+"""Pure registry domain: course outcomes, course reminders and session summary numbers
+(issue 11, DESIGN §10). A package to stay under the 400-line cap (STYLE §1); import from here
+(`from app.registry.domain import course_outcomes`). Stdlib only, `today`/instants passed in.
+"""
+
+from app.registry.domain.outcomes import (
+    MADRS,
+    PHQ9,
+    CourseOutcomes,
+    CourseScaleScore,
+    OutcomeResult,
+    OutcomeStatus,
+    Timepoint,
+    course_outcomes,
+    is_response,
+    madrs_remission,
+    madrs_response,
+    phq9_remission,
+)
+from app.registry.domain.reminders import (
+    CoursePlan,
+    CourseRecords,
+    EvaluationPoint,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+    course_reminders,
+    evaluation_due_on,
+    liver_test_due_on,
+    scale_due_on,
+)
+from app.registry.domain.summary import (
+    BP_AT_MINUTES,
+    BP_NEAREST_TOLERANCE,
+    AlarmRaised,
+    BloodPressure,
+    SessionSummary,
+    SessionTimes,
+    SummaryReading,
+    bp_nearest,
+    summarize_session,
+    whole_minutes,
+)
+
+__all__ = [
+    "BP_AT_MINUTES",
+    "BP_NEAREST_TOLERANCE",
+    "MADRS",
+    "PHQ9",
+    "AlarmRaised",
+    "BloodPressure",
+    "CourseOutcomes",
+    "CoursePlan",
+    "CourseRecords",
+    "CourseScaleScore",
+    "EvaluationPoint",
+    "OutcomeResult",
+    "OutcomeStatus",
+    "Reminder",
+    "ReminderKind",
+    "ReminderStatus",
+    "SessionSummary",
+    "SessionTimes",
+    "SummaryReading",
+    "Timepoint",
+    "bp_nearest",
+    "course_outcomes",
+    "course_reminders",
+    "evaluation_due_on",
+    "is_response",
+    "liver_test_due_on",
+    "madrs_remission",
+    "madrs_response",
+    "phq9_remission",
+    "scale_due_on",
+    "summarize_session",
+    "whole_minutes",
+]

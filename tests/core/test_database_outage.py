@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.fixtures.cli import run_cli, scalar
+from tests.fixtures.cli import scalar, seed_admin
 from tests.fixtures.factories import PASSWORD
 from tests.fixtures.proxy import TcpProxy
 
@@ -21,22 +21,6 @@ async def admin_token(client: httpx.AsyncClient) -> dict[str, str]:
     r = await client.post("/api/v1/auth/login", json={"username": "admin1", "password": PASSWORD})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-def seed_admin(url: str) -> None:
-    result = run_cli(
-        url,
-        "create-user",
-        "--clinic",
-        "Oslo",
-        "--username",
-        "admin1",
-        "--role",
-        "admin",
-        "--password-stdin",
-        stdin=PASSWORD + "\n",
-    )
-    assert result.exit_code == 0, result.output
 
 
 def assert_unavailable(r: httpx.Response) -> None:

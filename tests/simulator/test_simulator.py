@@ -9,36 +9,14 @@ import pytest
 
 from app.core.config import Settings
 from app.simulator import Baseline, Format, Scenario, SignalModel, simulate
-from tests.fixtures.cli import run_cli, scalar
-from tests.fixtures.factories import PASSWORD
+from tests.fixtures.cli import run_cli, scalar, seed_device
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.server import running_server
 
 
-def seed_device(url: str) -> str:
-    result = run_cli(
-        url,
-        "create-user",
-        "--clinic",
-        "Oslo",
-        "--username",
-        "admin1",
-        "--role",
-        "admin",
-        "--password-stdin",
-        stdin=PASSWORD + "\n",
-    )
-    assert result.exit_code == 0, result.output
-    result = run_cli(
-        url, "create-device", "--clinic", "Oslo", "--name", "Gateway", "--chair", "Chair 1"
-    )
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
-
-
 @pytest.mark.slow
 async def test_20_monitors_for_30_s_store_every_reading_exactly_once(migrated_url: str):
-    key = await asyncio.to_thread(seed_device, migrated_url)
+    key = await asyncio.to_thread(seed_device, migrated_url, "Gateway")
     async with running_server(
         Settings(env="test", database_url=migrated_url, log_level="WARNING")
     ) as base:
@@ -59,7 +37,7 @@ async def test_20_monitors_for_30_s_store_every_reading_exactly_once(migrated_ur
 
 @pytest.mark.slow
 async def test_unacknowledged_messages_are_sent_again_after_the_server_returns(migrated_url: str):
-    key = await asyncio.to_thread(seed_device, migrated_url)
+    key = await asyncio.to_thread(seed_device, migrated_url, "Gateway")
     settings = Settings(env="test", database_url=migrated_url, log_level="WARNING")
     proxy = TcpProxy("127.0.0.1", 0)  # pointed at the server once it is up
     task = asyncio.create_task(
@@ -113,7 +91,7 @@ def test_same_seed_same_series():
 
 @pytest.mark.slow
 async def test_websocket_format_stores_every_reading_exactly_once(migrated_url: str):
-    key = await asyncio.to_thread(seed_device, migrated_url)
+    key = await asyncio.to_thread(seed_device, migrated_url, "Gateway")
     async with running_server(
         Settings(env="test", database_url=migrated_url, log_level="WARNING")
     ) as base:
@@ -134,7 +112,7 @@ async def test_websocket_format_stores_every_reading_exactly_once(migrated_url: 
 
 
 def test_cli_simulate_prints_the_summary(migrated_url: str):
-    key = seed_device(migrated_url)
+    key = seed_device(migrated_url, "Gateway")
 
     async def go() -> str:
         async with running_server(

@@ -10,35 +10,13 @@ import pytest
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.fixtures.cli import run_cli, scalar
-from tests.fixtures.factories import PASSWORD
-
-
-def seed(url: str) -> str:
-    result = run_cli(
-        url,
-        "create-user",
-        "--clinic",
-        "Oslo",
-        "--username",
-        "admin1",
-        "--role",
-        "admin",
-        "--password-stdin",
-        stdin=PASSWORD + "\n",
-    )
-    assert result.exit_code == 0, result.output
-    result = run_cli(
-        url, "create-device", "--clinic", "Oslo", "--name", "Monitor 1", "--chair", "Chair 1"
-    )
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
+from tests.fixtures.cli import scalar, seed_device
 
 
 @pytest.mark.postgres
 @pytest.mark.slow
 async def test_concurrent_identical_batches_store_each_reading_once(migrated_url: str):
-    key = await asyncio.to_thread(seed, migrated_url)
+    key = await asyncio.to_thread(seed_device, migrated_url)
     app = create_app(Settings(env="test", database_url=migrated_url))
     now = datetime.now(UTC)
     body = {

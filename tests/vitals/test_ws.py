@@ -25,7 +25,7 @@ from app.main import create_app
 from app.vitals import service as vitals_service
 from app.vitals import ws as vitals_ws
 from tests.fixtures.cli import execute, scalar
-from tests.vitals.test_concurrency import seed
+from tests.fixtures.cli import seed_device as seed
 
 pytestmark = pytest.mark.slow
 

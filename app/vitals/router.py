@@ -26,11 +26,11 @@ from app.vitals.schemas import (
     ManualVitalsCreate,
     ManualVitalsResult,
     ReadingExclusionCreate,
-    ReadingResult,
     VitalReadingList,
     VitalReadingRead,
     VitalsBatch,
     VitalsBatchResult,
+    reading_results,
 )
 
 router = APIRouter(tags=["vitals"])
@@ -66,17 +66,7 @@ async def ingest_vitals(
         db, device=device, raws=raws, sent_at=body.sent_at, received_at=clock.now()
     )
     return VitalsBatchResult(
-        results=[
-            ReadingResult(
-                id=o.source_id,
-                status=o.status,
-                code=o.code,
-                message=o.message,
-                session_id=o.session_id,
-            )
-            for o in outcome.results
-        ],
-        clock_skewed=outcome.clock_skewed,
+        results=reading_results(outcome.results), clock_skewed=outcome.clock_skewed
     )
 
 

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.schemas import InputModel, UtcTimestamp, plausible_if_aware
 
+if TYPE_CHECKING:
+    from app.vitals.service import ReadingOutcome
+
 MAX_READINGS_PER_REQUEST = 1000
 
 
-class ReadingIn(InputModel):
-    id: str = Field(min_length=1, max_length=128, description="the device's own reading id")
+class ManualReadingIn(InputModel):
+    """One measurement: metric, value, UCUM unit and when it was measured."""
+
     metric: str = Field(
         min_length=1, max_length=16, description="sbp, dbp, map, hr, pr, spo2, rr or temp"
     )
@@ -23,13 +28,19 @@ class ReadingIn(InputModel):
         description="UCUM: mm[Hg], kPa, /min, {beat}/min, {breath}/min, %, Cel, [degF]",
     )
     observed_at: Annotated[datetime, AfterValidator(plausible_if_aware)] = Field(
-        description="device time with its UTC offset (a reading without one is rejected)"
+        description="when it was measured, with its UTC offset (a reading without one is rejected)"
     )
     measurement_id: str | None = Field(
         default=None,
         max_length=128,
-        description="shared by the readings of one NIBP measurement",
+        description="shared by the readings of one NIBP measurement (else the same observed_at)",
     )
+
+
+class ReadingIn(ManualReadingIn):
+    """A device's reading: the measurement plus the device's own id (the idempotency key)."""
+
+    id: str = Field(min_length=1, max_length=128, description="the device's own reading id")
 
 
 class VitalsBatch(InputModel):
@@ -93,26 +104,6 @@ class VitalsBatchResult(BaseModel):
 
 MAX_MANUAL_READINGS = 50
 ExclusionKind = Literal["artefact", "entered_in_error"]
-
-
-class ManualReadingIn(InputModel):
-    metric: str = Field(
-        min_length=1, max_length=16, description="sbp, dbp, map, hr, pr, spo2, rr or temp"
-    )
-    value: float
-    unit: str = Field(
-        min_length=1,
-        max_length=32,
-        description="UCUM: mm[Hg], kPa, /min, {beat}/min, {breath}/min, %, Cel, [degF]",
-    )
-    observed_at: Annotated[datetime, AfterValidator(plausible_if_aware)] = Field(
-        description="when it was measured, with its UTC offset (a reading without one is rejected)"
-    )
-    measurement_id: str | None = Field(
-        default=None,
-        max_length=128,
-        description="shared by the readings of one NIBP measurement (else the same observed_at)",
-    )
 
 
 class ManualVitalsCreate(InputModel):
@@ -189,3 +180,17 @@ class VitalReadingRead(BaseModel):
 
 class VitalReadingList(BaseModel):
     items: list[VitalReadingRead]
+
+
+def reading_results(outcomes: Sequence[ReadingOutcome]) -> list[ReadingResult]:
+    """The wire form of ingest outcomes, shared by the REST and WebSocket adapters."""
+    return [
+        ReadingResult(
+            id=o.source_id,
+            status=o.status,
+            code=o.code,
+            message=o.message,
+            session_id=o.session_id,
+        )
+        for o in outcomes
+    ]

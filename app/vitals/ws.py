@@ -48,7 +48,12 @@ from app.devices import service as devices_service
 from app.devices.models import Device
 from app.vitals import service as vitals_service
 from app.vitals.domain import RawReading
-from app.vitals.schemas import MAX_READINGS_PER_REQUEST, ReadingIn, ReadingResult
+from app.vitals.schemas import (
+    MAX_READINGS_PER_REQUEST,
+    ReadingIn,
+    ReadingResult,
+    reading_results,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -279,16 +284,7 @@ class _Connection:
         self.committed += 1
         return AckReply(
             ack=msg.msg_id,
-            results=[
-                ReadingResult(
-                    id=o.source_id,
-                    status=o.status,
-                    code=o.code,
-                    message=o.message,
-                    session_id=o.session_id,
-                )
-                for o in outcome.results
-            ],
+            results=reading_results(outcome.results),
             clock_skewed=outcome.clock_skewed,
         )
 

@@ -7,13 +7,13 @@ scales by that id).
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from app.protocols.file_schema.loader import describe_error, dotted_key
 from app.scales.domain import InvalidScaleDefinition, ScaleDefinition, ScaleItem, ScoreBand
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -71,32 +71,6 @@ class ScaleFileError(ValueError):
         super().__init__(f"{path}: {key or '(file)'}: {reason}")
 
 
-_KEY_PART = re.compile(r"^[A-Za-z0-9_]+$")
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    key = ""
-    for part in loc:
-        if isinstance(part, int):
-            key += f"[{part}]"
-        elif _KEY_PART.match(part):
-            key += f".{part}" if key else part
-    return key
-
-
-def _reason(error: Any) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key (not part of the scale schema)"
-    if kind == "missing":
-        return "required key is missing"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    value = error.get("input")
-    if isinstance(value, str | int | float | bool):
-        message += f" (got {value!r})"
-    return message
-
-
 def to_scale_definition(model: ScaleFile) -> ScaleDefinition:
     """Convert a validated scale file to the pure `ScaleDefinition` (raises InvalidScaleDefinition)."""
     return ScaleDefinition(
@@ -133,7 +107,9 @@ def parse_scale_bytes(content: bytes, source: str) -> ScaleDefinition:
         model = ScaleFile.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ScaleFileError(source, _dotted(tuple(first["loc"])), _reason(first)) from exc
+        raise ScaleFileError(
+            source, dotted_key(tuple(first["loc"])), describe_error(first, "scale")
+        ) from exc
     band_ids = [band.id for band in model.bands]
     for index, band_id in enumerate(band_ids):
         if band_id in band_ids[:index]:

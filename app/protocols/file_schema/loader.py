@@ -36,7 +36,8 @@ class ProtocolFileError(ValueError):
 _KEY_PART = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-def _dotted(loc: tuple[int | str, ...]) -> str:
+def dotted_key(loc: tuple[int | str, ...]) -> str:
+    """A Pydantic error location as the file's dotted key (``alarms.rules[2].limit``)."""
     key = ""
     for part in loc:
         if isinstance(part, int):
@@ -46,10 +47,11 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return key
 
 
-def _reason(error: Any) -> str:
+def describe_error(error: Any, schema: str = "protocol") -> str:
+    """A Pydantic error of a data file (protocol, scale) in words, with the offending value."""
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown key (not part of the protocol schema)"
+        return f"unknown key (not part of the {schema} schema)"
     if kind == "missing":
         return "required key is missing"
     if kind == "is_instance_of":
@@ -160,7 +162,7 @@ def validate_protocol_data(data: dict[str, Any], source: str) -> ProtocolFile:
     except ValidationError as exc:
         by_key: dict[str, str] = {}
         for error in exc.errors():
-            by_key.setdefault(_dotted(tuple(error["loc"])), _reason(error))
+            by_key.setdefault(dotted_key(tuple(error["loc"])), describe_error(error))
         problems = list(by_key.items())
         raise ProtocolFileError(source, *problems[0], problems=problems) from exc
     problems = _cross_field_problems(model)

@@ -18,7 +18,7 @@ from app.core.logging import configure_logging
 from app.core.metrics import Metrics
 from app.core.middleware import RequestContextMiddleware
 from app.core.scheduler import Scheduler
-from app.jobs import JOBS
+from app.jobs import jobs
 from app.vitals import ws as vitals_ws
 from app.web.router import router as web_router
 from app.web.router import static_files
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.metrics = Metrics()
     app.state.scheduler = Scheduler(
-        app.state.sessionmaker, app.state.clock, JOBS, interval_s=settings.scheduler_interval_s
+        app.state.sessionmaker, app.state.clock, jobs(settings), interval_s=settings.scheduler_interval_s
     )
 
     add_exception_handlers(app, retry_after_s=settings.retry_after_s)

@@ -32,3 +32,18 @@ class Event(IdMixin, Base):
     type: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+class BoardPresence(Base):
+    """How many live boards each app instance serves per clinic, refreshed every few seconds.
+
+    The "no board watching this clinic" technical alarm reads it across instances
+    (`app.realtime.service.boards_connected`); rows of a dead instance simply go stale.
+    """
+
+    __tablename__ = "board_presence"
+
+    instance_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"), primary_key=True)
+    boards: Mapped[int]
+    seen_at: Mapped[datetime]

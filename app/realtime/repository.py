@@ -1,10 +1,19 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.realtime.models import Event, EventStream
+from app.realtime.models import BoardPresence, Event, EventStream
+
+
+def _insert(session: AsyncSession) -> type[postgresql.Insert] | type[sqlite.Insert]:
+    dialect = session.get_bind().dialect.name
+    return postgresql.Insert if dialect == "postgresql" else sqlite.Insert
 
 
 class EventRepository:
@@ -18,9 +27,7 @@ class EventRepository:
         so concurrent writers get consecutive, gap-free ranges (a rolled-back transaction
         releases its range unused) and two first writers cannot both create the row.
         """
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        upsert = insert(EventStream).values(stream=stream, last_seq=count)
+        upsert = _insert(self.session)(EventStream).values(stream=stream, last_seq=count)
         stmt = upsert.on_conflict_do_update(
             index_elements=[EventStream.stream],
             set_={"last_seq": EventStream.last_seq + count},
@@ -40,3 +47,62 @@ class EventRepository:
             .limit(limit)
         )
         return list((await self.session.scalars(stmt)).all())
+
+    async def lock(self, stream: str) -> None:
+        """Create or lock the stream's row until commit (serializes writers of the stream)."""
+        upsert = _insert(self.session)(EventStream).values(stream=stream, last_seq=0)
+        stmt = upsert.on_conflict_do_update(
+            index_elements=[EventStream.stream], set_={"last_seq": EventStream.last_seq}
+        )
+        await self.session.execute(stmt)
+
+    async def last_of_type(self, stream: str, event_type: str) -> datetime | None:
+        stmt = select(func.max(Event.created_at)).where(
+            Event.stream == stream, Event.type == event_type
+        )
+        found: datetime | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def heads(self, streams: Sequence[str]) -> dict[str, int]:
+        if not streams:
+            return {}
+        stmt = select(EventStream.stream, EventStream.last_seq).where(
+            EventStream.stream.in_(list(streams))
+        )
+        return {s: int(n) for s, n in (await self.session.execute(stmt)).all()}
+
+    async def after_of_type(self, stream: str, event_type: str, after_seq: int) -> list[Event]:
+        stmt = (
+            select(Event)
+            .where(Event.stream == stream, Event.type == event_type, Event.seq > after_seq)
+            .order_by(Event.seq)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+
+class PresenceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def upsert(self, instance_id: str, boards: dict[uuid.UUID, int], now: datetime) -> None:
+        for clinic_id in sorted(boards):
+            insert = _insert(self.session)(BoardPresence).values(
+                instance_id=instance_id, clinic_id=clinic_id, boards=boards[clinic_id], seen_at=now
+            )
+            stmt = insert.on_conflict_do_update(
+                index_elements=[BoardPresence.instance_id, BoardPresence.clinic_id],
+                set_={"boards": boards[clinic_id], "seen_at": now},
+            )
+            await self.session.execute(stmt)
+
+    async def any_board(self, clinic_id: uuid.UUID, *, since: datetime) -> bool:
+        stmt = (
+            select(BoardPresence.instance_id)
+            .where(
+                BoardPresence.clinic_id == clinic_id,
+                BoardPresence.boards > 0,
+                BoardPresence.seen_at >= since,
+            )
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).first() is not None

@@ -5,13 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.realtime.models import Event
-from app.realtime.repository import EventRepository
+from app.realtime.repository import EventRepository, PresenceRepository
+
+# Key in ``Session.info`` under which a transaction's written events wait for its commit.
+PENDING_EVENTS = "realtime_pending_events"
 
 
 def session_stream(session_id: uuid.UUID) -> str:
@@ -62,7 +66,80 @@ async def append(
             for offset, event in enumerate(batch)
         )
     await repo.add_all(rows)
+    pending: list[Event] = db.info.setdefault(PENDING_EVENTS, [])
+    pending.extend(rows)
     return rows
+
+
+async def append_unless_recent(
+    db: AsyncSession,
+    *,
+    clinic_id: uuid.UUID,
+    event: NewEvent,
+    now: datetime,
+    min_interval: timedelta,
+) -> Event | None:
+    """Append ``event`` unless its stream got an event of the same type less than
+    ``min_interval`` ago. The stream's row is locked first, so of several instances running
+    the same job only one writes (the others see its event once it commits)."""
+    repo = EventRepository(db)
+    stream = (
+        session_stream(event.session_id)
+        if event.session_id is not None
+        else clinic_stream(clinic_id)
+    )
+    await repo.lock(stream)
+    last = await repo.last_of_type(stream, event.type)
+    if last is not None and now - last < min_interval:
+        return None
+    return (await append(db, clinic_id=clinic_id, events=[event], now=now))[0]
+
+
+def committed_events(info: dict[Any, Any]) -> list[Event]:
+    """Take the events a committed transaction wrote (those rolled back with a savepoint are
+    no longer persistent and are left out)."""
+    rows: list[Event] = info.pop(PENDING_EVENTS, None) or []
+    return [r for r in rows if sa_inspect(r).persistent]
+
+
+def drop_rolled_back(info: dict[Any, Any]) -> None:
+    """After a rollback (of the transaction or a savepoint) keep only surviving events."""
+    rows: list[Event] | None = info.get(PENDING_EVENTS)
+    if rows:
+        info[PENDING_EVENTS] = [r for r in rows if sa_inspect(r).persistent]
+
+
+async def stream_heads(db: AsyncSession, streams: Sequence[str]) -> dict[str, int]:
+    """The last sequence number of each stream that has one."""
+    return await EventRepository(db).heads(streams)
+
+
+async def first_after(db: AsyncSession, stream: str, after_seq: int) -> Event | None:
+    found = await EventRepository(db).after(stream, after_seq, 1)
+    return found[0] if found else None
+
+
+async def clinic_events_of_type(
+    db: AsyncSession, clinic_id: uuid.UUID, event_type: str, after_seq: int
+) -> list[Event]:
+    """The clinic stream's events of one type after ``after_seq`` (sessions added while away)."""
+    return await EventRepository(db).after_of_type(clinic_stream(clinic_id), event_type, after_seq)
+
+
+async def record_presence(
+    db: AsyncSession, *, instance_id: str, boards: dict[uuid.UUID, int], now: datetime
+) -> None:
+    """Upsert this instance's connected-board count per clinic."""
+    await PresenceRepository(db).upsert(instance_id, boards, now)
+
+
+PRESENCE_FRESH = timedelta(seconds=30)
+
+
+async def boards_connected(db: AsyncSession, clinic_id: uuid.UUID, now: datetime) -> bool:
+    """True when some instance reported, within the last 30 s, at least one live board for the
+    clinic (input of the "no board watching" technical alarm)."""
+    return await PresenceRepository(db).any_board(clinic_id, since=now - PRESENCE_FRESH)
 
 
 async def events_after(

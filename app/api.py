@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.alerts.router import router as alerts_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.clinics.router import router as clinics_router
@@ -22,6 +23,7 @@ for router in (
     screening_router,
     sessions_router,
     vitals_router,
+    alerts_router,
     audit_router,
 ):
     api_router.include_router(router)

@@ -4,12 +4,20 @@ the settings."""
 
 from __future__ import annotations
 
+from app.alerts import jobs as alerts_jobs
 from app.core.config import Settings
 from app.core.scheduler import Job
+from app.notifications import service as notifications_service
 from app.sessions import service as sessions_service
+from app.sessions.service.progress import publish_dose_progress
 
 
 def jobs(settings: Settings) -> tuple[Job, ...]:
     """Every periodic job of the app, in the order one scheduler run executes them."""
-    del settings  # no job needs configuration yet
-    return (Job("publish_overdue_checkpoints", sessions_service.publish_overdue_checkpoints),)
+    return (
+        Job("publish_overdue_checkpoints", sessions_service.publish_overdue_checkpoints),
+        Job("publish_dose_progress", publish_dose_progress),
+        Job("technical_alarms", alerts_jobs.run_technical_alarms),
+        Job("alarm_timers", alerts_jobs.alarm_timers_job(settings)),
+        Job("deliver_notifications", notifications_service.delivery_job(settings)),
+    )

@@ -19,6 +19,8 @@ from app.core.metrics import Metrics
 from app.core.middleware import RequestContextMiddleware
 from app.core.scheduler import Scheduler
 from app.jobs import jobs
+from app.realtime import ws as board_ws
+from app.realtime.runtime import Realtime
 from app.vitals import ws as vitals_ws
 from app.web.router import router as web_router
 from app.web.router import static_files
@@ -52,12 +54,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         scheduler: Scheduler = _app.state.scheduler
+        realtime: Realtime = _app.state.realtime
+        await realtime.start()
         if settings.scheduler_enabled:
             scheduler.start()
         try:
             yield
         finally:
             await scheduler.stop()
+            await realtime.stop()
         await engine.dispose()
 
     app = KetamineMonitorApp(
@@ -72,16 +77,27 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
     app.state.metrics = Metrics()
+    realtime = Realtime(settings, app.state.clock, app.state.metrics)
+    # Events reach the boards only once their transaction is committed.
+    app.state.sessionmaker = create_sessionmaker(
+        engine, after_commit=[realtime.on_commit], after_rollback=[realtime.on_rollback]
+    )
+    realtime.bind(app.state.sessionmaker)
+    app.state.realtime = realtime
+    app.state.readiness_details = {"redis": realtime.redis_status}
     app.state.scheduler = Scheduler(
-        app.state.sessionmaker, app.state.clock, jobs(settings), interval_s=settings.scheduler_interval_s
+        app.state.sessionmaker,
+        app.state.clock,
+        jobs(settings),
+        interval_s=settings.scheduler_interval_s,
     )
 
     add_exception_handlers(app, retry_after_s=settings.retry_after_s)
     app.include_router(health.router)
     app.include_router(api_router)
     app.include_router(vitals_ws.router)
+    app.include_router(board_ws.router)
     app.include_router(web_router)
     app.mount("/static", static_files(), name="static")
     return app

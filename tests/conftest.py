@@ -25,7 +25,7 @@ from tests.fixtures.databases import (
     drop_pg_database,
 )
 
-pytest_plugins = ["tests.fixtures.cli", "tests.fixtures.sessions"]
+pytest_plugins = ["tests.fixtures.cli", "tests.fixtures.sessions", "tests.fixtures.webhooks"]
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 

@@ -78,6 +78,10 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/sessions/{session_id}/scales/{scale_id}"): CLINICAL,
     ("POST", "/api/v1/sessions/{session_id}/vitals-check"): CLINICAL,
     ("POST", "/api/v1/sessions/{session_id}/discharge"): frozenset({PHYS}),
+    ("GET", "/api/v1/alarms"): STAFF,
+    ("GET", "/api/v1/sessions/{session_id}/alarms"): STAFF,
+    ("POST", "/api/v1/alarms/{alarm_id}/ack"): CLINICAL,
+    ("POST", "/api/v1/alarms/{alarm_id}/silence"): CLINICAL,
 }
 
 PATH_PARAMS = (
@@ -91,6 +95,7 @@ PATH_PARAMS = (
     "session_id",
     "scale_id",
     "reading_id",
+    "alarm_id",
 )
 
 

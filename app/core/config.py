@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -46,6 +47,17 @@ class Settings(BaseSettings):
     # their writes are unique-keyed, so several instances do not double them.
     scheduler_enabled: bool = True
     scheduler_interval_s: float = Field(default=5.0, gt=0)
+    # Escalated alarms are POSTed, signed with the secret (HMAC-SHA256), to each URL (a JSON
+    # list in APP_NOTIFICATION_WEBHOOK_URLS); retried with backoff up to max attempts.
+    notification_webhook_urls: list[str] = []
+    notification_secret: SecretStr | None = None
+    notification_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    notification_max_attempts: int = Field(default=8, ge=1, le=50)
+
+    # Live boards: events waiting per connection before a slow client is cut off, and how far
+    # back a reconnecting board may resume (older: gap + fresh snapshot).
+    board_queue_size: int = Field(default=1000, ge=8)
+    board_resume_window_hours: float = Field(default=24.0, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -60,6 +72,38 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Oslo)"
             ) from exc
         return value
+
+    @field_validator("notification_webhook_urls")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for index, url in enumerate(value):
+            # The URL itself is not echoed: its path may carry the receiver's token.
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
+                raise ValueError(
+                    f"notification webhook URL #{index + 1} must be an http(s)://host/... URL "
+                    "of at most 500 characters"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _webhooks_need_a_secret(self) -> Settings:
+        if not self.notification_webhook_urls:
+            return self
+        secret = self.notification_secret
+        value = secret.get_secret_value() if secret is not None else ""
+        if not value:
+            raise ValueError(
+                "APP_NOTIFICATION_SECRET must be set when APP_NOTIFICATION_WEBHOOK_URLS is: "
+                "receivers verify the HMAC signature with it"
+            )
+        if self.env == "production" and len(value) < 32:
+            raise ValueError(
+                "APP_NOTIFICATION_SECRET must be a random value of at least 32 characters when "
+                "APP_ENV=production; generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

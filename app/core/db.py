@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -117,8 +117,27 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     )
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+SessionHook = Callable[[Session], None]
+
+
+def create_sessionmaker(
+    engine: AsyncEngine,
+    *,
+    after_commit: Sequence[SessionHook] = (),
+    after_rollback: Sequence[SessionHook] = (),
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for requests, jobs and sockets. ``after_commit`` hooks run (synchronously, on the
+    event loop) once a transaction is committed and ``after_rollback`` hooks when one (or a
+    savepoint) is rolled back; domains use them to publish only what was committed. The hooks
+    are bound to this sessionmaker's own session class, not to every session of the process."""
+    session_class: type[Session] = type("HookedSession", (Session,), {})
+    for hook in after_commit:
+        event.listen(session_class, "after_commit", hook)
+    for hook in after_rollback:
+        event.listen(session_class, "after_rollback", hook)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=session_class
+    )
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -37,7 +37,11 @@ async def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
             status_code=503,
             headers={"Retry-After": str(settings.retry_after_s)},
         )
-    return JSONResponse({"status": "ready", "database": "ok"})
+    # Optional dependencies (e.g. Redis fan-out) are reported, not required: the app degrades.
+    details = getattr(request.app.state, "readiness_details", {})
+    return JSONResponse(
+        {"status": "ready", "database": "ok"} | {k: f() for k, f in details.items()}
+    )
 
 
 @router.get("/metrics", response_class=Response)

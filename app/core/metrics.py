@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -20,4 +20,23 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.board_connections = Gauge(
+            "board_connections",
+            "Live-board WebSockets open on this instance",
+            registry=self.registry,
+        )
+        self.board_events_sent = Counter(
+            "board_events_sent_total", "Events sent to live boards", registry=self.registry
+        )
+        self.board_commit_to_send_seconds = Histogram(
+            "board_commit_to_send_seconds",
+            "From an event's commit to its send on a live board",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.board_slow_clients_cut = Counter(
+            "board_slow_clients_cut_total",
+            "Live boards disconnected because their queue overflowed",
+            registry=self.registry,
         )

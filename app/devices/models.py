@@ -26,6 +26,9 @@ class Device(IdMixin, Base):
     # Estimated device clock error (s) at the last message; flagged beyond the protocol limit.
     clock_skew_s: Mapped[float | None]
     clock_skewed_since: Mapped[datetime | None]
+    # When the device's ingest WebSocket last closed; NULL while connected (or never used). A
+    # closed connection with nothing seen since is "device offline" (issue 7 point 8).
+    ingest_socket_closed_at: Mapped[datetime | None]
 
 
 class DeviceKey(IdMixin, Base):

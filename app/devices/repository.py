@@ -49,6 +49,16 @@ class DeviceRepository:
         self.session.add(obj)
         await self.session.flush()
 
+    async def record_ingest_socket(
+        self, device_id: uuid.UUID, *, connected: bool, now: datetime
+    ) -> None:
+        values: dict[str, object] = (
+            {"ingest_socket_closed_at": None, "last_seen_at": now}
+            if connected
+            else {"ingest_socket_closed_at": now}
+        )
+        await self.session.execute(update(Device).where(Device.id == device_id).values(values))
+
     async def record_ingest(
         self,
         device_id: uuid.UUID,

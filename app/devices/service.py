@@ -272,3 +272,11 @@ async def record_ingest(
         skewed=skewed,
         now=now,
     )
+
+
+async def record_ingest_socket(
+    db: AsyncSession, *, device_id: uuid.UUID, connected: bool, now: datetime
+) -> None:
+    """Note the device's ingest WebSocket opening (seen now) or closing: a closed connection
+    with nothing seen since is the "device offline" technical alarm (issue 7 point 8)."""
+    await DeviceRepository(db).record_ingest_socket(device_id, connected=connected, now=now)

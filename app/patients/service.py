@@ -233,3 +233,8 @@ async def newest_weight(
 ) -> PatientWeight | None:
     """The most recent weight measured at or before ``measured_by``."""
     return await PatientRepository(db).newest_weight(patient_id, measured_by=measured_by)
+
+
+async def initials_of(db: AsyncSession, *, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> str:
+    """The patient's initials: what a board tile or a pager message may show (DESIGN §9)."""
+    return domain.initials((await _get(db, clinic_id, patient_id)).name)

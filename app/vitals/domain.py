@@ -15,6 +15,9 @@ from enum import StrEnum
 
 from app.protocols.domain import NIBP_METRICS, Metric
 
+# A reading dated later than this past its arrival is refused: the device clock is wrong.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
 
 class RejectCode(StrEnum):
     """Machine codes of a rejected reading (documented for integrators in the README)."""

@@ -17,9 +17,11 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts import engine as alerts_engine
 from app.audit import service as audit_service
 from app.auth.domain import Principal
 from app.core.errors import Conflict, NotFound
+from app.protocols.domain import Metric
 from app.realtime import service as realtime_service
 from app.realtime.service import NewEvent
 from app.sessions.domain import ACTIVE_STATES, SessionState
@@ -33,7 +35,6 @@ from app.vitals.schemas import (
     ManualReadingIn,
     VitalReadingRead,
 )
-from app.vitals.service import FUTURE_TOLERANCE
 
 MANUAL_SOURCE = "manual"
 BEFORE_CHECK_IN = "before_check_in"
@@ -93,7 +94,9 @@ async def enter_readings(
         )
         for r in readings
     ]
-    validated = domain.validate_batch(raws, received_at=now, future_tolerance=FUTURE_TOLERANCE)
+    validated = domain.validate_batch(
+        raws, received_at=now, future_tolerance=domain.FUTURE_TOLERANCE
+    )
 
     repo = ReadingRepository(db)
     newest = await repo.newest_per_metric([loaded.row.id])
@@ -135,6 +138,19 @@ async def enter_readings(
         return tuple(outcomes)
 
     await repo.add_all(rows)
+    alarms = await alerts_engine.evaluate_stored(
+        db,
+        clinic_id=loaded.row.clinic_id,
+        readings=[
+            alerts_engine.StoredReading(
+                loaded.row.id, row.id, Metric(row.metric), row.value, row.observed_at, row.late
+            )
+            for row in rows
+        ],
+        now=now,
+    )
+    for row in rows:
+        row.late = row.late or row.id in alarms.late_reading_ids
     await realtime_service.append(
         db,
         clinic_id=loaded.row.clinic_id,
@@ -155,7 +171,8 @@ async def enter_readings(
                 },
             )
             for row in rows
-        ],
+        ]
+        + alarms.events,
         now=now,
     )
     await audit_session(

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +60,26 @@ class ReadingRepository:
         )
         return set((await self.session.scalars(stmt)).all())
 
+    async def latest_received(self, session_id: uuid.UUID) -> dict[str, datetime]:
+        """Server receive time of the session's newest reading per metric (excluded ones too:
+        an artefact still shows the monitor is sending)."""
+        stmt = (
+            select(VitalReading.metric, func.max(VitalReading.received_at))
+            .where(VitalReading.session_id == session_id)
+            .group_by(VitalReading.metric)
+        )
+        return {m: at for m, at in (await self.session.execute(stmt)).all() if at is not None}
+
+    async def mark_late(self, reading_ids: set[uuid.UUID]) -> None:
+        """Flag readings the alarm engine found late (older than one already evaluated)."""
+        if reading_ids:
+            await self.session.execute(
+                update(VitalReading)
+                .where(VitalReading.id.in_(sorted(reading_ids)))
+                .values(late=True)
+                .execution_options(synchronize_session=False)
+            )
+
     async def add_all(self, rows: Sequence[VitalReading]) -> None:
         self.session.add_all(rows)
         await self.session.flush()
@@ -85,3 +105,45 @@ class ReadingRepository:
             stmt = stmt.where(VitalReading.excluded_at.is_(None))
         stmt = stmt.order_by(VitalReading.observed_at, VitalReading.metric, VitalReading.id)
         return list((await self.session.scalars(stmt)).all())
+
+    async def latest_per_metric(
+        self, session_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[str, tuple[float, str, datetime]]]:
+        """The newest non-excluded reading per (session, metric): value, unit, observed_at."""
+        if not session_ids:
+            return {}
+        newest = (
+            select(
+                VitalReading.session_id,
+                VitalReading.metric,
+                func.max(VitalReading.observed_at).label("observed_at"),
+            )
+            .where(
+                VitalReading.session_id.in_(list(session_ids)), VitalReading.excluded_at.is_(None)
+            )
+            .group_by(VitalReading.session_id, VitalReading.metric)
+            .subquery()
+        )
+        stmt = (
+            select(
+                VitalReading.session_id,
+                VitalReading.metric,
+                VitalReading.value,
+                VitalReading.unit,
+                VitalReading.observed_at,
+            )
+            .join(
+                newest,
+                (VitalReading.session_id == newest.c.session_id)
+                & (VitalReading.metric == newest.c.metric)
+                & (VitalReading.observed_at == newest.c.observed_at),
+            )
+            .where(VitalReading.excluded_at.is_(None))
+        )
+        out: dict[uuid.UUID, dict[str, tuple[float, str, datetime]]] = {}
+        for session_id, metric, value, unit, observed_at in (
+            await self.session.execute(stmt)
+        ).all():
+            if session_id is not None:
+                out.setdefault(session_id, {})[metric] = (float(value), unit, observed_at)
+        return out

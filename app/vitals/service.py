@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts import engine as alerts_engine
 from app.devices import service as devices_service
 from app.devices.models import Device
 from app.protocols.domain import Metric
@@ -24,7 +25,6 @@ from app.vitals.models import VitalReading
 from app.vitals.repository import ReadingRepository
 
 ReadingStatus = Literal["created", "duplicate", "conflict", "rejected"]
-FUTURE_TOLERANCE = timedelta(minutes=5)
 # Protocol default (alarms.technical.clock_skew_limit_s); per-session protocols may differ, but
 # a device is flagged before any session is known.
 CLOCK_SKEW_LIMIT_S = 30.0
@@ -101,7 +101,7 @@ async def ingest(
     an event row. Side effects: device counters and clock-skew flag.
     """
     validated = domain.validate_batch(
-        raws, received_at=received_at, future_tolerance=FUTURE_TOLERANCE
+        raws, received_at=received_at, future_tolerance=domain.FUTURE_TOLERANCE
     )
     accepted = [v for v in validated if isinstance(v, Reading)]
     newest_observed = max((r.observed_at for r in accepted), default=None)
@@ -147,12 +147,16 @@ async def ingest(
         sorted({s for _, _, s in to_insert.values() if s is not None})
     )
     rows = []
+    row_ids: dict[str, uuid.UUID] = {}
+    late_flags: dict[str, bool] = {}
     for _, reading, session_id in to_insert.values():
         key = (session_id, reading.metric.value) if session_id is not None else None
         late = key is not None and key in newest and reading.observed_at < newest[key]
+        row_ids[reading.source_id] = uuid.uuid4()
+        late_flags[reading.source_id] = late
         rows.append(
             {
-                "id": uuid.uuid4(),
+                "id": row_ids[reading.source_id],
                 "clinic_id": device.clinic_id,
                 "device_id": device.id,
                 "source_id": reading.source_id,
@@ -183,28 +187,40 @@ async def ingest(
             row = winners[sid]
             outcomes[index] = _retry_outcome(_stored_as_reading(row), reading, row.session_id)
 
+    created_rows = [
+        (row_ids[sid], late_flags[sid], *to_insert[sid]) for sid in to_insert if sid in inserted
+    ]
+    alarms = await alerts_engine.evaluate_stored(
+        db,
+        clinic_id=device.clinic_id,
+        readings=[
+            alerts_engine.StoredReading(session_id, row_id, r.metric, r.value, r.observed_at, late)
+            for row_id, late, _, r, session_id in created_rows
+            if session_id is not None
+        ],
+        now=received_at,
+    )
+    await repo.mark_late(alarms.late_reading_ids)
     events: list[NewEvent] = []
-    for values in rows:
-        sid = str(values["source_id"])
-        if sid not in inserted:
-            continue
-        index, reading, session_id = to_insert[sid]
-        outcomes[index] = ReadingOutcome(sid, "created", session_id=session_id)
+    for row_id, late, index, reading, session_id in created_rows:
+        outcomes[index] = ReadingOutcome(reading.source_id, "created", session_id=session_id)
         events.append(
             NewEvent(
                 type="reading" if session_id is not None else "reading_unrouted",
                 session_id=session_id,
                 payload={
+                    "reading_id": str(row_id),
                     "device_id": str(device.id),
                     "metric": reading.metric.value,
                     "value": reading.value,
                     "unit": reading.unit,
                     "observed_at": reading.observed_at.isoformat(),
-                    "late": values["late"],
+                    "late": late or row_id in alarms.late_reading_ids,
                     "source": source,
                 },
             )
         )
+    events.extend(alarms.events)
     written = await realtime_service.append(
         db, clinic_id=device.clinic_id, events=events, now=received_at
     )
@@ -224,3 +240,17 @@ async def ingest(
     final = tuple(o for o in outcomes if o is not None)
     assert len(final) == len(validated)
     return IngestOutcome(results=final, clock_skewed=skewed, events=tuple(written))
+
+
+async def latest_received(db: AsyncSession, session_id: uuid.UUID) -> dict[Metric, datetime]:
+    """When the server last received each metric of a session (technical alarms, issue 7 p. 8)."""
+    rows = await ReadingRepository(db).latest_received(session_id)
+    return {Metric(metric): at for metric, at in rows.items()}
+
+
+async def latest_readings(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, tuple[float, str, datetime]]]:
+    """Per session, the newest non-excluded reading of each metric (value, unit, observed_at):
+    what a board tile shows."""
+    return await ReadingRepository(db).latest_per_metric(session_ids)

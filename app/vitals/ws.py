@@ -30,8 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -323,6 +325,24 @@ class _Connection:
         self.last_auth = asyncio.get_running_loop().time()
 
 
+async def _record_socket(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    device_id: uuid.UUID,
+    *,
+    connected: bool,
+    now: datetime,
+) -> None:
+    """Best effort: a database outage must not break the connection's own handling; the
+    device-silent timer still catches a monitor that went away (issue 7 point 8)."""
+    try:
+        async with sessionmaker() as db, db.begin():
+            await devices_service.record_ingest_socket(
+                db, device_id=device_id, connected=connected, now=now
+            )
+    except DATABASE_UNAVAILABLE as exc:
+        log.warning("ws_ingest_socket_state_not_recorded", error=type(exc).__name__)
+
+
 @router.websocket(PATH)
 async def ingest_socket(websocket: WebSocket) -> None:
     """Readings over a kept-open connection; see the module docstring for the protocol."""
@@ -344,6 +364,7 @@ async def ingest_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     log.info("ws_ingest_opened", device_id=str(device.id))
+    await _record_socket(sessionmaker, device.id, connected=True, now=clock.now())
     connection = _Connection(
         websocket=websocket,
         key=key,
@@ -353,4 +374,7 @@ async def ingest_socket(websocket: WebSocket) -> None:
         retry_after_s=state.settings.retry_after_s,
         max_length=state.settings.max_body_bytes,
     )
-    await connection.run()
+    try:
+        await connection.run()
+    finally:
+        await _record_socket(sessionmaker, device.id, connected=False, now=clock.now())

@@ -156,10 +156,3 @@ class TestScheduling:
             )
         with pytest.raises(Conflict, match="course complete: 6 of 6"):
             await self._schedule(db, setting, patient, NOW)
-
-
-async def test_alarm_seam_reports_no_uncleared_alarms(db, setting):
-    clinic, protocol, chair, _ = setting
-    patient = await make_eligible_patient(db, clinic)
-    row = _session(patient, chair, protocol, "recovery")
-    assert await sessions_service.uncleared_alarm_count(db, row) == 0

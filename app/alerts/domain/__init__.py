@@ -1,6 +1,6 @@
 """Pure alarm evaluation (issue 7): `from app.alerts.domain import evaluate, AlarmState, ...`.
 
-A package (values, evaluate) to stay under the 400-line cap (STYLE §1).
+A package (values, evaluate, timers, technical) to stay under the 400-line cap (STYLE §1).
 """
 
 from app.alerts.domain.evaluate import (
@@ -8,6 +8,26 @@ from app.alerts.domain.evaluate import (
     evaluate,
     evaluation_key,
     heart_rate_source,
+)
+from app.alerts.domain.technical import (
+    NIBP_OVERDUE_PRIORITY,
+    NO_DATA_KINDS,
+    TechnicalChange,
+    TechnicalCondition,
+    TechnicalInputs,
+    TechnicalKind,
+    reconcile,
+    technical_conditions,
+)
+from app.alerts.domain.timers import (
+    AlarmTiming,
+    escalation_after_s,
+    escalation_due,
+    escalation_due_at,
+    reannunciation_due,
+    reannunciation_due_at,
+    silence_until,
+    sounding,
 )
 from app.alerts.domain.values import (
     Acknowledged,
@@ -30,10 +50,13 @@ from app.alerts.domain.values import (
 )
 
 __all__ = [
+    "NIBP_OVERDUE_PRIORITY",
+    "NO_DATA_KINDS",
     "Acknowledged",
     "Action",
     "ActiveAlarm",
     "AlarmState",
+    "AlarmTiming",
     "Clear",
     "ConditionEnded",
     "Decision",
@@ -45,10 +68,23 @@ __all__ = [
     "Raise",
     "RaisePriority",
     "ReadingPoint",
+    "TechnicalChange",
+    "TechnicalCondition",
+    "TechnicalInputs",
+    "TechnicalKind",
     "UnknownAlarm",
     "acknowledge",
     "episode_key",
+    "escalation_after_s",
+    "escalation_due",
+    "escalation_due_at",
     "evaluate",
     "evaluation_key",
     "heart_rate_source",
+    "reannunciation_due",
+    "reannunciation_due_at",
+    "reconcile",
+    "silence_until",
+    "sounding",
+    "technical_conditions",
 ]

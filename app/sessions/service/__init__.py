@@ -4,8 +4,9 @@ Every transition goes through `SessionMachine` (legality and guards), stores a s
 and an audit row in the caller's transaction; services never commit.
 """
 
+from app.sessions.service.active import active_sessions
 from app.sessions.service.checkin import add_pre_vitals, check_in, physician_ack
-from app.sessions.service.discharge import discharge_session, uncleared_alarm_count
+from app.sessions.service.discharge import discharge_session
 from app.sessions.service.infusion import (
     change_rate,
     complete_infusion,
@@ -21,6 +22,7 @@ from app.sessions.service.scheduling import cancel_session, list_sessions, sched
 from app.sessions.service.views import get_session, read_loaded
 
 __all__ = [
+    "active_sessions",
     "add_pre_vitals",
     "cancel_session",
     "change_rate",
@@ -41,5 +43,4 @@ __all__ = [
     "start_infusion",
     "stop_infusion",
     "swap_monitor",
-    "uncleared_alarm_count",
 ]

@@ -47,6 +47,7 @@ from app.sessions.models import (
     SessionStateChange,
 )
 from app.sessions.repository import SessionRepository
+from app.sessions.service.board import state_events
 
 AUDIT_ACTIONS: Mapping[SessionEvent, str] = {
     SessionEvent.CHECK_IN: "SESSION_CHECKED_IN",
@@ -200,6 +201,7 @@ async def apply_event(
         after={"state": str(machine.state), "reason": reason, **(details or {})},
     )
     await SessionRepository(db).flush()
+    await state_events(db, loaded.row, before=before, event=event, reason=reason, now=now)
 
 
 async def audit_session(

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts import views as alerts_views
 from app.auth.domain import Principal
 from app.core.errors import Unprocessable
 from app.sessions.domain import RECOVERY_STATES, DischargeInputs, SessionEvent, SessionState
-from app.sessions.models import InfusionSession
 from app.sessions.repository import SessionRepository
 from app.sessions.schemas import DischargeCreate
 from app.sessions.service.checkin import CADSS, record_scale
@@ -18,16 +18,6 @@ from app.sessions.service.common import Loaded, apply_event, load, require_legal
 
 ALDRETE = "aldrete_modified"
 _RECOVERY_VALUES = {str(s) for s in RECOVERY_STATES}
-
-
-async def uncleared_alarm_count(db: AsyncSession, session: InfusionSession) -> int:
-    """SEAM FOR THE ALARM ISSUE: alarms of this session that are not cleared.
-
-    Alarms are not built yet, so there are none; the alarm issue replaces this body with a call
-    into its service ("no discharge while an alarm is not cleared", DESIGN §5).
-    """
-    del db, session
-    return 0
 
 
 async def discharge_session(
@@ -71,7 +61,7 @@ async def discharge_session(
         escort_present=data.escort_present,
         advice_no_driving_given=data.advice_no_driving_given,
         advice_no_alcohol_given=data.advice_no_alcohol_given,
-        uncleared_alarm_count=await uncleared_alarm_count(db, row),
+        uncleared_alarm_count=await alerts_views.uncleared_alarm_count(db, row.id),
     )
     evaluation = {
         "aldrete_total": aldrete,

@@ -23,6 +23,8 @@ from app.sessions.service.common import (
     load,
     progress_of,
 )
+from app.vitals import manual as vitals_manual
+from app.vitals.schemas import ManualReadingIn
 
 _NOT_OBSERVED = FINAL_STATES | {SessionState.SCHEDULED}
 
@@ -115,6 +117,36 @@ async def record_scale_entry(
     return loaded
 
 
+_CHECK_METRICS = (
+    ("sbp", "sbp_mmhg", "mm[Hg]"),
+    ("dbp", "dbp_mmhg", "mm[Hg]"),
+    ("hr", "hr_bpm", "/min"),
+    ("spo2", "spo2_pct", "%"),
+)
+
+
+async def _as_readings(
+    db: AsyncSession, principal: Principal, loaded: Loaded, data: VitalsCheckCreate, now: datetime
+) -> None:
+    """The check's values are also stored as manual readings, so trends, alarms (SBP 210) and
+    the NIBP-overdue technical alarm see the BP the nurse took (issue 7 point 8)."""
+    mid = f"vitals-check-{uuid.uuid4().hex}"
+    present = [(m, f, u, v) for m, f, u in _CHECK_METRICS if (v := getattr(data, f)) is not None]
+    readings = [
+        ManualReadingIn(
+            metric=metric, value=value, unit=unit, observed_at=data.taken_at, measurement_id=mid
+        )
+        for metric, _, unit, value in present
+    ]
+    outcomes = await vitals_manual.enter_readings(
+        db, principal=principal, session_id=loaded.row.id, readings=readings, now=now
+    )
+    refused = [o for o in outcomes if o.status != "created"]
+    if refused:
+        first = refused[0]
+        raise Unprocessable(f"{present[first.index][1]}: {first.message}")
+
+
 async def record_vitals_check(
     db: AsyncSession,
     *,
@@ -148,6 +180,7 @@ async def record_vitals_check(
             recorded_by=principal.user_id,
         )
     )
+    await _as_readings(db, principal, loaded, data, now)
     await audit_session(
         db,
         loaded,

@@ -22,6 +22,7 @@ from app.sessions.domain import SessionEvent, SessionState, course_position
 from app.sessions.models import InfusionSession, SessionStateChange
 from app.sessions.repository import SessionRepository
 from app.sessions.schemas import SessionCreate
+from app.sessions.service.board import state_events
 from app.sessions.service.common import Loaded, apply_event, load
 
 
@@ -143,6 +144,7 @@ async def schedule_session(
             "ordered_mg_per_kg": str(ordered),
         },
     )
+    await state_events(db, row, before=None, event=None, reason=None, now=now)
     return row.id
 
 

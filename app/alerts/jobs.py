@@ -1,0 +1,356 @@
+"""The alarm engine's timed work (issue 7 points 7-9), run by the one scheduler in `core`.
+
+Every write is conditional (an UPDATE whose WHERE re-checks the state it acts on) or
+unique-keyed (one active alarm per session episode), so any number of app instances can run
+these jobs at once without doubling an escalation, a re-annunciation or a technical alarm, and
+a restart loses nothing: the state lives in the alarm rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alerts.domain import (
+    AlarmTiming,
+    TechnicalChange,
+    TechnicalInputs,
+    TechnicalKind,
+    escalation_due,
+    reannunciation_due,
+    reconcile,
+    technical_conditions,
+)
+from app.alerts.engine import monitored_phase
+from app.alerts.models import Alarm
+from app.alerts.records import alarm_event, cleared_values, history_entry
+from app.alerts.repository import ACTIVE, AlarmRepository
+from app.clinics import service as clinics_service
+from app.core.config import Settings
+from app.core.errors import AppError
+from app.core.scheduler import JobFn
+from app.devices import service as devices_service
+from app.notifications import service as notifications_service
+from app.patients import service as patients_service
+from app.protocols.domain import Metric, Phase, Priority
+from app.realtime import service as realtime_service
+from app.realtime.service import NewEvent
+from app.sessions import service as sessions_service
+from app.sessions.service.common import Loaded, load
+from app.vitals import service as vitals_service
+
+log = structlog.get_logger(__name__)
+
+TECHNICAL = "technical"
+ESCALATED = "alarm_escalated"
+
+
+def _timing(alarm: Alarm) -> AlarmTiming:
+    return AlarmTiming(
+        priority=Priority(alarm.priority),
+        priority_since=alarm.priority_since,
+        acknowledged_at=alarm.acknowledged_at,
+        escalated_at=alarm.escalated_at,
+        condition_present=alarm.condition_present,
+        last_annunciated_at=alarm.last_annunciated_at,
+        silenced_until=alarm.silenced_until,
+    )
+
+
+async def _loaded(
+    db: AsyncSession, cache: dict[uuid.UUID, Loaded | None], alarm: Alarm
+) -> Loaded | None:
+    if alarm.session_id not in cache:
+        try:
+            cache[alarm.session_id] = await load(
+                db, clinic_id=alarm.clinic_id, session_id=alarm.session_id
+            )
+        except AppError as exc:
+            log.warning(
+                "alarm_timers_skipped_session", session_id=str(alarm.session_id), error=str(exc)
+            )
+            cache[alarm.session_id] = None
+    return cache[alarm.session_id]
+
+
+async def _notification(
+    db: AsyncSession, loaded: Loaded, alarm: Alarm, base_url: str | None
+) -> dict[str, Any]:
+    """What a pager or SMS gateway needs, and no more PHI than initials (issue 7 point 7)."""
+    row = loaded.row
+    clinic = await clinics_service.get_clinic(db, row.clinic_id)
+    chair = await clinics_service.get_chair(db, row.clinic_id, row.chair_id)
+    initials = await patients_service.initials_of(
+        db, clinic_id=row.clinic_id, patient_id=row.patient_id
+    )
+    return {
+        "clinic": {"id": str(clinic.id), "name": clinic.name},
+        "chair": {"id": str(chair.id), "name": chair.name},
+        "patient_initials": initials,
+        "session_id": str(row.id),
+        "priority": alarm.priority,
+        "alarm": {
+            "id": str(alarm.id),
+            "kind": alarm.kind,
+            "episode": alarm.episode,
+            "message": alarm.message,
+            "action": alarm.action,
+            "raised_at": alarm.raised_at.isoformat(),
+            "priority_since": alarm.priority_since.isoformat(),
+        },
+        "link": f"{(base_url or '').rstrip('/')}/sessions/{row.id}",
+    }
+
+
+async def run_alarm_timers(
+    db: AsyncSession, now: datetime, *, webhook_urls: Sequence[str], base_url: str | None
+) -> int:
+    """Escalate unacknowledged alarms and re-annunciate acknowledged ones whose condition
+    persists (DESIGN §7); each escalation queues one signed webhook POST per configured URL.
+    Returns how many escalations and re-annunciations it recorded."""
+    repo = AlarmRepository(db)
+    cache: dict[uuid.UUID, Loaded | None] = {}
+    done = 0
+    for alarm in await repo.all_active():
+        loaded = await _loaded(db, cache, alarm)
+        if loaded is None:
+            continue
+        settings = loaded.protocol.alarms.escalation
+        timing = _timing(alarm)
+        event: NewEvent | None = None
+        if escalation_due(timing, settings, now):
+            if await repo.update_if(
+                alarm.id,
+                [
+                    Alarm.escalated_at.is_(None),
+                    Alarm.acknowledged_at.is_(None),
+                    Alarm.priority == alarm.priority,
+                ],
+                {"escalated_at": now},
+            ):
+                alarm = await repo.reload(alarm.id)
+                event = alarm_event(ESCALATED, alarm, now)
+                await notifications_service.enqueue(
+                    db,
+                    urls=webhook_urls,
+                    clinic_id=alarm.clinic_id,
+                    subject_id=alarm.id,
+                    kind=ESCALATED,
+                    dedupe_key=f"{alarm.id}:{alarm.priority}:{alarm.priority_since.isoformat()}",
+                    payload=await _notification(db, loaded, alarm, base_url),
+                    now=now,
+                )
+        elif reannunciation_due(timing, settings, now) and await repo.update_if(
+            alarm.id,
+            [
+                Alarm.last_annunciated_at == alarm.last_annunciated_at,
+                Alarm.acknowledged_at.is_not(None),
+            ],
+            {"last_annunciated_at": now},
+        ):
+            alarm = await repo.reload(alarm.id)
+            event = alarm_event("alarm_reannunciated", alarm, now)
+        if event is not None:
+            await realtime_service.append(db, clinic_id=alarm.clinic_id, events=[event], now=now)
+            done += 1
+    return done
+
+
+def alarm_timers_job(settings: Settings) -> JobFn:
+    """The scheduler job for escalation and re-annunciation, with the configured webhooks."""
+
+    async def job(db: AsyncSession, now: datetime) -> int:
+        return await run_alarm_timers(
+            db, now, webhook_urls=settings.notification_webhook_urls, base_url=settings.base_url
+        )
+
+    return job
+
+
+def _entered(loaded: Loaded, phases: frozenset[Phase]) -> datetime:
+    """When the session entered the current unbroken run of `phases` (pause/resume stay in)."""
+    entered = loaded.history[-1].at
+    for change in reversed(loaded.history):
+        if change.state not in phases:
+            break
+        entered = change.at
+    return entered
+
+
+async def _inputs(db: AsyncSession, loaded: Loaded, phase: Phase, now: datetime) -> TechnicalInputs:
+    row = loaded.row
+    checked_in_at = next(
+        (h.at for h in loaded.history if h.state == Phase.CHECKED_IN.value), loaded.history[-1].at
+    )
+    device = (
+        None
+        if row.device_id is None
+        else await devices_service.get_device(db, row.clinic_id, row.device_id)
+    )
+    received = await vitals_service.latest_received(db, row.id)
+    nibp = next(
+        (
+            c
+            for c in loaded.protocol.checkpoints
+            if c.item == "nibp" and c.interval_minutes is not None and phase in c.phases
+        ),
+        None,
+    )
+    # The NIBP interval runs from the last BP, or from when the session entered the
+    # checkpoint's phases (start of infusion, of recovery): the checkpoint schedule's clock.
+    bp_times = [received[m] for m in (Metric.SBP, Metric.DBP) if m in received]
+    if nibp is not None:
+        bp_times.append(_entered(loaded, nibp.phases))
+    return TechnicalInputs(
+        monitoring_since=checked_in_at,
+        infusing=phase is Phase.INFUSING,
+        device_name=None if device is None else device.name,
+        last_received=received,
+        last_bp_at=max(bp_times, default=None),
+        nibp_interval_s=None
+        if nibp is None or nibp.interval_minutes is None
+        else nibp.interval_minutes * 60,
+        device_last_seen_at=None if device is None else device.last_seen_at,
+        device_connection_closed_at=None if device is None else device.ingest_socket_closed_at,
+        device_clock_skewed=device is not None and device.clock_skewed_since is not None,
+        boards_connected=await realtime_service.boards_connected(db, row.clinic_id, now),
+    )
+
+
+async def _apply_technical(
+    repo: AlarmRepository,
+    loaded: Loaded,
+    phase: Phase,
+    active: dict[TechnicalKind, Alarm],
+    change: TechnicalChange,
+    now: datetime,
+) -> Alarm | None:
+    row = loaded.row
+    name = f"{TECHNICAL}:{change.kind.value}"
+    if change.change == "raise":
+        return await repo.insert_if_episode_free(
+            {
+                "id": uuid.uuid4(),
+                "clinic_id": row.clinic_id,
+                "session_id": row.id,
+                "kind": TECHNICAL,
+                "episode": name,
+                "open_episode": name,
+                "state": ACTIVE,
+                "metric": None,
+                "rule_id": change.kind.value,
+                "priority": change.priority.value,
+                "limit_value": None,
+                "message": change.message,
+                "action": None,
+                "protocol_version_id": loaded.version.id,
+                "protocol_sha256": row.protocol_sha256,
+                "phase": phase.value,
+                "reading_ids": [],
+                "late": False,
+                "condition_present": True,
+                "raised_at": now,
+                "priority_since": now,
+                "last_annunciated_at": now,
+                "history": [history_entry("raised", now, priority=change.priority.value)],
+            }
+        )
+    alarm = active[change.kind]
+    if change.change == "rise":
+        values: dict[str, Any] = {
+            "priority": change.priority.value,
+            "message": change.message,
+            "priority_since": now,
+            "last_annunciated_at": now,
+            "acknowledged_at": None,
+            "escalated_at": None,
+            "silenced_until": None,
+            "history": [
+                *alarm.history,
+                history_entry("priority_raised", now, priority=change.priority.value),
+            ],
+        }
+        where = [Alarm.priority == alarm.priority]
+    else:
+        reason = "cause gone"
+        values = {
+            **cleared_values(now, reason),
+            "history": [*alarm.history, history_entry("cleared", now, reason=reason)],
+        }
+        where = []
+    if not await repo.update_if(alarm.id, where, values):
+        return None
+    return await repo.reload(alarm.id)
+
+
+async def run_technical_alarms(db: AsyncSession, now: datetime) -> int:
+    """Raise, raise higher and clear technical alarms of every monitored session (issue 7
+    point 8), and clear what is left on sessions no longer monitored. Returns the changes."""
+    repo = AlarmRepository(db)
+    done = 0
+    monitored: set[uuid.UUID] = set()
+    for clinic_id, session_id in await sessions_service.active_sessions(db):
+        try:
+            loaded = await load(db, clinic_id=clinic_id, session_id=session_id)
+        except AppError as exc:
+            log.warning(
+                "technical_alarms_skipped_session", session_id=str(session_id), error=str(exc)
+            )
+            monitored.add(session_id)  # unknown state: leave its alarms as they are
+            continue
+        phase = monitored_phase(loaded.row.state)
+        if phase is None:
+            continue
+        monitored.add(session_id)
+        alarms = loaded.protocol.alarms
+        wanted = technical_conditions(
+            await _inputs(db, loaded, phase, now),
+            alarms.technical,
+            heart_rate_sources=alarms.heart_rate_sources,
+            now=now,
+        )
+        active = {
+            TechnicalKind(a.rule_id): a
+            for a in await repo.active_for_sessions([session_id])
+            if a.kind == TECHNICAL
+        }
+        current = {kind: Priority(a.priority) for kind, a in active.items()}
+        events: list[NewEvent] = []
+        for change in reconcile(current, wanted):
+            alarm = await _apply_technical(repo, loaded, phase, active, change, now)
+            if alarm is not None:
+                kind = {"raise": "alarm_raised", "rise": "alarm_priority_raised"}
+                events.append(alarm_event(kind.get(change.change, "alarm_cleared"), alarm, now))
+        if events:
+            await realtime_service.append(db, clinic_id=clinic_id, events=events, now=now)
+            done += len(events)
+    return done + await _clear_ended(repo, monitored, now)
+
+
+async def _clear_ended(repo: AlarmRepository, monitored: set[uuid.UUID], now: datetime) -> int:
+    """Alarms left active on a session that is no longer monitored (e.g. cancelled after
+    check-in) are cleared: nobody can act on them any more."""
+    done = 0
+    reason = "session no longer monitored"
+    for alarm in await repo.all_active():
+        if alarm.session_id in monitored:
+            continue
+        values = {
+            **cleared_values(now, reason),
+            "history": [*alarm.history, history_entry("cleared", now, reason=reason)],
+        }
+        if await repo.update_if(alarm.id, [], values):
+            alarm = await repo.reload(alarm.id)
+            await realtime_service.append(
+                db=repo.session,
+                clinic_id=alarm.clinic_id,
+                events=[alarm_event("alarm_cleared", alarm, now)],
+                now=now,
+            )
+            done += 1
+    return done

@@ -1,0 +1,85 @@
+"""How an alarm is shown: one dict for the API, the events and the board snapshot.
+
+Imports nothing from other domains, so sessions (discharge) and realtime (snapshot) can read
+alarms without an import cycle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alerts.models import Alarm
+from app.alerts.repository import AlarmRepository
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def sounding(alarm: Alarm, now: datetime) -> bool:
+    """Whether boards should sound this alarm now (DESIGN §7): active, not silenced, and not
+    acknowledged or re-annunciated since its acknowledgement."""
+    if alarm.state != "active":
+        return False
+    if alarm.silenced_until is not None and alarm.silenced_until > now:
+        return False
+    return alarm.acknowledged_at is None or alarm.last_annunciated_at > alarm.acknowledged_at
+
+
+def alarm_view(alarm: Alarm, now: datetime) -> dict[str, Any]:
+    """JSON-ready view of one alarm, as the API, events and snapshots show it."""
+    return {
+        "id": str(alarm.id),
+        "session_id": str(alarm.session_id),
+        "kind": alarm.kind,
+        "episode": alarm.episode,
+        "metric": alarm.metric,
+        "rule_id": alarm.rule_id,
+        "priority": alarm.priority,
+        "state": alarm.state,
+        "limit": alarm.limit_value,
+        "message": alarm.message,
+        "action": alarm.action,
+        "phase": alarm.phase,
+        "protocol_version_id": str(alarm.protocol_version_id),
+        "protocol_sha256": alarm.protocol_sha256,
+        "reading_ids": list(alarm.reading_ids),
+        "late": alarm.late,
+        "condition_present": alarm.condition_present,
+        "raised_at": _iso(alarm.raised_at),
+        "priority_since": _iso(alarm.priority_since),
+        "last_annunciated_at": _iso(alarm.last_annunciated_at),
+        "acknowledged_at": _iso(alarm.acknowledged_at),
+        "acknowledged_by": alarm.acknowledged_by_name,
+        "acknowledge_note": alarm.acknowledge_note,
+        "escalated_at": _iso(alarm.escalated_at),
+        "silenced_until": _iso(alarm.silenced_until),
+        "silenced_by": alarm.silenced_by_name,
+        "silence_reason": alarm.silence_reason,
+        "cleared_at": _iso(alarm.cleared_at),
+        "cleared_reason": alarm.cleared_reason,
+        "sounding": sounding(alarm, now),
+        "history": list(alarm.history),
+    }
+
+
+async def uncleared_alarm_count(db: AsyncSession, session_id: uuid.UUID) -> int:
+    """Alarms of the session that are not cleared (discharge waits for 0, issue 7 point 11)."""
+    return await AlarmRepository(db).count_active(session_id)
+
+
+async def active_alarm_views(
+    db: AsyncSession, *, session_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Active alarms per session (board snapshot), highest priority first."""
+    rank = {"high": 0, "medium": 1, "low": 2}
+    out: dict[uuid.UUID, list[dict[str, Any]]] = {sid: [] for sid in session_ids}
+    alarms = await AlarmRepository(db).active_for_sessions(list(session_ids))
+    for alarm in sorted(alarms, key=lambda a: (rank.get(a.priority, 3), a.raised_at)):
+        out[alarm.session_id].append(alarm_view(alarm, now))
+    return out

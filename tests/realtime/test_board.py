@@ -85,6 +85,20 @@ class TestAlarmsOnTheBoard:
             assert raised["data"]["alarm"]["episode"] == "dbp:high"
 
 
+class TestMetrics:
+    async def test_connected_boards_and_sent_events_are_exposed(self, live: Live) -> None:
+        await live.started_session()
+        async with live.board() as ws:
+            await ws.send(CLINIC)
+            await recv(ws)
+            await live.ingest(96)
+            await recv_until(ws, lambda got: any(e["type"] == "reading" for e in got))
+            text = (await live.http.get(f"http://{live.host}/metrics")).text
+            assert "board_connections 1.0" in text
+            assert "board_events_sent_total" in text
+            assert "board_commit_to_send_seconds_bucket" in text
+
+
 class TestSnapshotThenLive:
     async def test_snapshot_lists_active_sessions_then_events_follow_in_order(
         self, live: Live

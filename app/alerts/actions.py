@@ -90,8 +90,9 @@ async def acknowledge_alarm(
             setattr(alarm, key, value)
         alarm.history = [*alarm.history, history_entry("cleared", now, reason=reason)]
         events.append(alarm_event("alarm_cleared", alarm, now))
-    await realtime_service.append(db, clinic_id=alarm.clinic_id, events=events, now=now)
+    # Audit before events: the audit chain lock is always taken before stream locks.
     await _audit(db, principal, alarm, "ALARM_ACKNOWLEDGED", now, note=note, cleared=clears)
+    await realtime_service.append(db, clinic_id=alarm.clinic_id, events=events, now=now)
     return alarm
 
 
@@ -115,10 +116,10 @@ async def silence_alarm(
         "silenced", now, by=principal.name, reason=reason, until=until.isoformat()
     )
     alarm.history = [*alarm.history, entry]
-    await realtime_service.append(
-        db, clinic_id=alarm.clinic_id, events=[alarm_event("alarm_silenced", alarm, now)], now=now
-    )
     await _audit(
         db, principal, alarm, "ALARM_SILENCED", now, reason=reason, until=until.isoformat()
+    )
+    await realtime_service.append(
+        db, clinic_id=alarm.clinic_id, events=[alarm_event("alarm_silenced", alarm, now)], now=now
     )
     return alarm

@@ -37,7 +37,11 @@ async def append(
     db: AsyncSession, *, clinic_id: uuid.UUID, events: Sequence[NewEvent], now: datetime
 ) -> list[Event]:
     """Write events, each on its session's stream (or the clinic's when it has no session),
-    with the stream's next sequence numbers. Publication to boards happens after commit."""
+    with the stream's next sequence numbers. Publication to boards happens after commit.
+
+    Lock order: each stream's row stays locked until commit, so a transaction that also
+    audits must write its audit row first (audit chain lock, then streams), as every use case
+    does; the other order could deadlock with a session change on PostgreSQL."""
     repo = EventRepository(db)
     by_stream: dict[str, list[NewEvent]] = {}
     for event in events:

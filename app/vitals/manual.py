@@ -151,6 +151,27 @@ async def enter_readings(
     )
     for row in rows:
         row.late = row.late or row.id in alarms.late_reading_ids
+    # Audit before events: the audit chain lock is always taken before stream locks.
+    await audit_session(
+        db,
+        loaded,
+        "VITALS_ENTERED",
+        principal=principal,
+        now=now,
+        after={
+            "readings": [
+                {
+                    "reading_id": str(row.id),
+                    "metric": row.metric,
+                    "value": row.value,
+                    "unit": row.unit,
+                    "observed_at": row.observed_at.isoformat(),
+                }
+                for row in rows
+            ],
+            "rejected": len(outcomes) - len(rows),
+        },
+    )
     await realtime_service.append(
         db,
         clinic_id=loaded.row.clinic_id,
@@ -174,26 +195,6 @@ async def enter_readings(
         ]
         + alarms.events,
         now=now,
-    )
-    await audit_session(
-        db,
-        loaded,
-        "VITALS_ENTERED",
-        principal=principal,
-        now=now,
-        after={
-            "readings": [
-                {
-                    "reading_id": str(row.id),
-                    "metric": row.metric,
-                    "value": row.value,
-                    "unit": row.unit,
-                    "observed_at": row.observed_at.isoformat(),
-                }
-                for row in rows
-            ],
-            "rejected": len(outcomes) - len(rows),
-        },
     )
     return tuple(outcomes)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -37,7 +36,7 @@ from tests.fixtures.factories import (
     make_eligible_patient,
     make_user,
 )
-from tests.fixtures.proxy import free_port
+from tests.fixtures.server import serving
 from tests.fixtures.sessions import Flow
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -46,20 +45,8 @@ _ids = itertools.count(1)
 
 @asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
+    async with serving(app) as host:
+        yield host
 
 
 @dataclass

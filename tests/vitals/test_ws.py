@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import exc as sa_exc
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -26,6 +24,7 @@ from app.vitals import service as vitals_service
 from app.vitals import ws as vitals_ws
 from tests.fixtures.cli import execute, scalar
 from tests.fixtures.cli import seed_device as seed
+from tests.fixtures.server import serving
 
 pytestmark = pytest.mark.slow
 
@@ -40,31 +39,12 @@ class Live:
         return connect(self.url, additional_headers={"Authorization": f"Bearer {key or self.key}"})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def live(migrated_url: str) -> AsyncIterator[Live]:
     key = await asyncio.to_thread(seed, migrated_url)
     app = create_app(Settings(env="test", database_url=migrated_url))
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # the server failed to start: show why
-            await asyncio.sleep(0.01)
-        yield Live(f"ws://127.0.0.1:{port}{vitals_ws.PATH}", key, migrated_url)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
+    async with serving(app) as host:
+        yield Live(f"ws://{host}{vitals_ws.PATH}", key, migrated_url)
 
 
 def reading(rid: str, *, value: float = 97, seconds_ago: int = 0) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import WebSocketException
 
+from app.interop import simulate as interop_senders
+
 NIBP_INTERVAL_S = 600.0
 
 
@@ -169,17 +171,34 @@ def _count(summary: Summary, results: list[dict[str, Any]]) -> None:
             summary.rejected += 1
 
 
-async def _send_pending(client: httpx.AsyncClient, monitor: Monitor, summary: Summary) -> bool:
+async def _post_rest(
+    client: httpx.AsyncClient, monitor: Monitor, body: dict[str, Any]
+) -> httpx.Response:
+    body["sent_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+    return await client.post(
+        "/api/v1/vitals", json=body, headers={"Authorization": f"Bearer {monitor.device_key}"}
+    )
+
+
+def _rest_results(response: httpx.Response, _body: dict[str, Any]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+async def _send_pending(
+    client: httpx.AsyncClient,
+    monitor: Monitor,
+    summary: Summary,
+    post: Callable[[httpx.AsyncClient, Monitor, dict[str, Any]], Awaitable[httpx.Response]] = (
+        _post_rest
+    ),
+    results_of: Callable[[httpx.Response, dict[str, Any]], list[dict[str, Any]]] = _rest_results,
+) -> bool:
     """Send queued messages oldest first; stop at the first failure (kept for the next tick)."""
     while monitor.pending:
         body = monitor.pending[0]
-        body["sent_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
         try:
-            response = await client.post(
-                "/api/v1/vitals",
-                json=body,
-                headers={"Authorization": f"Bearer {monitor.device_key}"},
-            )
+            response = await post(client, monitor, body)
         except httpx.TransportError as exc:
             name = type(exc).__name__
             summary.errors[name] = summary.errors.get(name, 0) + 1
@@ -193,7 +212,7 @@ async def _send_pending(client: httpx.AsyncClient, monitor: Monitor, summary: Su
                 return False
             monitor.pending.popleft()  # refused for good (e.g. 401): retrying cannot help
             continue
-        _count(summary, response.json()["results"])
+        _count(summary, results_of(response, body))
         monitor.pending.popleft()
     return True
 
@@ -307,6 +326,8 @@ async def _run_monitor(
 class Format(StrEnum):
     REST = "rest"
     WS = "ws"
+    HL7 = "hl7"  # ORU^R01 over POST /api/v1/hl7 (app.interop.simulate)
+    FHIR = "fhir"  # batch Bundles of Observations over POST /fhir
 
 
 async def simulate(
@@ -320,6 +341,7 @@ async def simulate(
     scenario: Scenario = Scenario.NORMAL,
     seed: int = 1,
     output_format: Format = Format.REST,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Summary:
     """Run ``monitors`` simulated monitors (keys used in turn) against ``server``, over REST
     batches or one WebSocket each, and return what was sent and acknowledged."""
@@ -372,9 +394,15 @@ async def simulate(
     limits = httpx.Limits(
         max_connections=max(10, monitors), max_keepalive_connections=max(10, monitors)
     )
-    async with httpx.AsyncClient(base_url=server, timeout=10, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=server, timeout=10, limits=limits, transport=transport
+    ) as client:
 
         async def send_rest(monitor: Monitor, into: Summary) -> bool:
+            if output_format is Format.HL7:
+                return await _send_pending(client, monitor, into, *interop_senders.HL7)
+            if output_format is Format.FHIR:
+                return await _send_pending(client, monitor, into, *interop_senders.FHIR)
             return await _send_pending(client, monitor, into)
 
         await run_all(send_rest)

@@ -54,6 +54,11 @@ class DeviceRevoke(InputModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class UnmappedCodeCount(BaseModel):
+    code: str = Field(description="the observation code as sent (code^name^system)")
+    count: int
+
+
 class DeviceStatus(BaseModel):
     id: uuid.UUID
     name: str
@@ -65,6 +70,13 @@ class DeviceStatus(BaseModel):
     rejected_count: int
     unrouted_count: int
     active_keys: int
+    unmapped_count: int = Field(
+        default=0, description="HL7/FHIR observations whose code no map knows (kept raw)"
+    )
+    unmapped_codes: list[UnmappedCodeCount] = Field(
+        default_factory=list,
+        description="those codes, most frequent first: map them in the profile",
+    )
 
 
 class DeviceWhoAmI(BaseModel):

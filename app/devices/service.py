@@ -16,7 +16,7 @@ from app.core import security
 from app.core.errors import Conflict, NotFound
 from app.devices.models import Device, DeviceKey
 from app.devices.repository import DeviceRepository
-from app.devices.schemas import DeviceCreate, DeviceStatus, DeviceUpdate
+from app.devices.schemas import DeviceCreate, DeviceStatus, DeviceUpdate, UnmappedCodeCount
 
 KEY_PREFIX = "kmd_"
 # last_seen_at is written at most this often, not on every request of a 1 Hz monitor.
@@ -221,8 +221,12 @@ async def list_devices(db: AsyncSession, clinic_id: uuid.UUID) -> Sequence[Devic
 async def device_status(
     db: AsyncSession, *, clinic_id: uuid.UUID, device_id: uuid.UUID, now: datetime
 ) -> DeviceStatus:
+    # Imported here: interop builds on this module (device lookup), not the other way round.
+    from app.interop import profiles as interop_profiles
+
     device = await get_device(db, clinic_id, device_id)
     keys = await DeviceRepository(db).keys(device.id)
+    unmapped = await interop_profiles.unmapped_codes(db, device.id)
     return DeviceStatus(
         id=device.id,
         name=device.name,
@@ -234,6 +238,8 @@ async def device_status(
         rejected_count=device.rejected_count,
         unrouted_count=device.unrouted_count,
         active_keys=sum(1 for k in keys if _key_usable(k, now)),
+        unmapped_count=sum(u.count for u in unmapped),
+        unmapped_codes=[UnmappedCodeCount(code=u.code, count=u.count) for u in unmapped],
     )
 
 

@@ -238,3 +238,24 @@ async def newest_weight(
 async def initials_of(db: AsyncSession, *, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> str:
     """The patient's initials: what a board tile or a pager message may show (DESIGN §9)."""
     return domain.initials((await _get(db, clinic_id, patient_id)).name)
+
+
+async def mrn_of(db: AsyncSession, *, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> str:
+    """A patient's medical record number, unaudited (interop checks an HL7 PID-3 against it)."""
+    return (await _get(db, clinic_id, patient_id)).mrn
+
+
+async def import_patient(
+    db: AsyncSession, *, clinic_id: uuid.UUID, data: PatientCreate, actor: Actor, now: datetime
+) -> tuple[Patient, bool]:
+    """Create or update a patient matched by MRN (EHR import, e.g. FHIR Patient); returns the
+    patient and whether it was created. Audited like create/update."""
+    existing = await PatientRepository(db).by_mrn(clinic_id, data.mrn)
+    if existing is None:
+        created = await create_patient(db, clinic_id=clinic_id, data=data, actor=actor, now=now)
+        return created.patient, True
+    update = PatientUpdate(name=data.name, birth_date=data.birth_date, sex=data.sex)
+    found = await update_patient(
+        db, clinic_id=clinic_id, patient_id=existing.id, data=update, actor=actor, now=now
+    )
+    return found.patient, False

@@ -309,6 +309,8 @@ class TestStatus:
             "rejected_count": 0,
             "unrouted_count": 0,
             "active_keys": 1,
+            "unmapped_count": 0,
+            "unmapped_codes": [],
         }
 
     async def test_last_seen_is_set_when_the_device_calls_in(

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.interop.models import DeviceProfile, Hl7Message, UnmappedCode
+from app.sessions.models import InfusionSession
+from app.vitals.models import VitalReading
+
+
+class InteropRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def profile_for_device(self, device_id: uuid.UUID) -> DeviceProfile | None:
+        return await self.session.scalar(
+            select(DeviceProfile).where(DeviceProfile.device_id == device_id)
+        )
+
+    async def profile_for_sender(self, application: str, facility: str) -> DeviceProfile | None:
+        return await self.session.scalar(
+            select(DeviceProfile).where(
+                DeviceProfile.sending_application == application,
+                DeviceProfile.sending_facility == facility,
+            )
+        )
+
+    async def add(self, obj: DeviceProfile | Hl7Message | UnmappedCode) -> None:
+        self.session.add(obj)
+        await self.session.flush()
+
+    async def message(self, device_id: uuid.UUID, control_id: str) -> Hl7Message | None:
+        return await self.session.scalar(
+            select(Hl7Message).where(
+                Hl7Message.device_id == device_id, Hl7Message.control_id == control_id
+            )
+        )
+
+    async def count_unmapped(
+        self, device_id: uuid.UUID, counts: Mapping[str, int], now: datetime
+    ) -> None:
+        existing = {
+            row.code: row
+            for row in await self.session.scalars(
+                select(UnmappedCode).where(
+                    UnmappedCode.device_id == device_id, UnmappedCode.code.in_(list(counts))
+                )
+            )
+        }
+        for code, n in counts.items():
+            if code in existing:
+                # An increment in SQL: concurrent messages of one device must not lose counts.
+                await self.session.execute(
+                    update(UnmappedCode)
+                    .where(UnmappedCode.id == existing[code].id)
+                    .values(count=UnmappedCode.count + n, last_seen_at=now)
+                )
+            else:
+                self.session.add(
+                    UnmappedCode(
+                        id=uuid.uuid4(),
+                        device_id=device_id,
+                        code=code,
+                        count=n,
+                        first_seen_at=now,
+                        last_seen_at=now,
+                    )
+                )
+        await self.session.flush()
+
+    async def unmapped(self, device_id: uuid.UUID) -> Sequence[UnmappedCode]:
+        stmt = (
+            select(UnmappedCode)
+            .where(UnmappedCode.device_id == device_id)
+            .order_by(UnmappedCode.count.desc(), UnmappedCode.code)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    # Read-only joins over vital_reading and infusion_session: FHIR search needs the patient of
+    # each reading, which neither domain's service exposes for a set of readings.
+    async def readings_by_source(
+        self, device_id: uuid.UUID, source_ids: Sequence[str]
+    ) -> list[tuple[VitalReading, uuid.UUID | None]]:
+        if not source_ids:
+            return []
+        stmt = (
+            select(VitalReading, InfusionSession.patient_id)
+            .outerjoin(InfusionSession, InfusionSession.id == VitalReading.session_id)
+            .where(VitalReading.device_id == device_id, VitalReading.source_id.in_(source_ids))
+        )
+        return [(row, patient) for row, patient in (await self.session.execute(stmt)).all()]
+
+    async def reading(
+        self, clinic_id: uuid.UUID, reading_id: uuid.UUID
+    ) -> tuple[VitalReading, uuid.UUID | None] | None:
+        stmt = (
+            select(VitalReading, InfusionSession.patient_id)
+            .outerjoin(InfusionSession, InfusionSession.id == VitalReading.session_id)
+            .where(VitalReading.id == reading_id, VitalReading.clinic_id == clinic_id)
+        )
+        found = (await self.session.execute(stmt)).first()
+        return None if found is None else (found[0], found[1])
+
+    async def patient_readings(
+        self,
+        clinic_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[VitalReading]:
+        stmt = (
+            select(VitalReading)
+            .join(InfusionSession, InfusionSession.id == VitalReading.session_id)
+            .where(
+                InfusionSession.patient_id == patient_id,
+                VitalReading.clinic_id == clinic_id,
+                VitalReading.excluded_at.is_(None),
+            )
+            .order_by(VitalReading.observed_at, VitalReading.id)
+            .limit(limit)
+        )
+        if since is not None:
+            stmt = stmt.where(VitalReading.observed_at >= since)
+        if until is not None:
+            stmt = stmt.where(VitalReading.observed_at < until)
+        return list((await self.session.scalars(stmt)).all())

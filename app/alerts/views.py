@@ -83,3 +83,17 @@ async def active_alarm_views(
     for alarm in sorted(alarms, key=lambda a: (rank.get(a.priority, 3), a.raised_at)):
         out[alarm.session_id].append(alarm_view(alarm, now))
     return out
+
+
+async def session_alarms(
+    db: AsyncSession, *, clinic_id: uuid.UUID, session_id: uuid.UUID
+) -> list[Alarm]:
+    """Every alarm of a session, active or cleared, oldest first (session summary, registry)."""
+    repo, alarms = AlarmRepository(db), list[Alarm]()
+    while True:
+        page, total = await repo.listing(
+            clinic_id, session_id=session_id, state=None, limit=500, offset=len(alarms)
+        )
+        alarms.extend(page)
+        if not page or len(alarms) >= total:
+            return sorted(alarms, key=lambda a: (a.raised_at, str(a.id)))

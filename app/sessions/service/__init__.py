@@ -17,6 +17,7 @@ from app.sessions.service.infusion import (
 )
 from app.sessions.service.monitor import swap_monitor
 from app.sessions.service.overdue import publish_overdue_checkpoints
+from app.sessions.service.reads import session_ids
 from app.sessions.service.records import record_drug, record_scale_entry, record_vitals_check
 from app.sessions.service.scheduling import cancel_session, list_sessions, schedule_session
 from app.sessions.service.views import get_session, read_loaded
@@ -40,6 +41,7 @@ __all__ = [
     "record_vitals_check",
     "resume_infusion",
     "schedule_session",
+    "session_ids",
     "start_infusion",
     "stop_infusion",
     "swap_monitor",

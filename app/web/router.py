@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from app.auth import service as auth_service
 from app.auth.dependencies import SESSION_COOKIE
@@ -18,10 +15,13 @@ from app.clinics import service as clinics_service
 from app.core import security
 from app.core.db import SessionDep
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import TooManyRequests, Unauthorized
+from app.core.errors import TooManyRequests
+from app.web.admin import router as admin_router
+from app.web.board import router as board_router
+from app.web.common import WEB_DIR, page_principal, render, templates, to_login
+from app.web.pages import router as pages_router
+from app.web.physician import router as physician_router
 
-WEB_DIR = Path(__file__).parent
-templates = Jinja2Templates(directory=WEB_DIR / "templates")
 router = APIRouter(include_in_schema=False)
 
 LOGIN_NONCE_COOKIE = "km_login"
@@ -45,19 +45,11 @@ def _login_csrf(settings_secret: str, nonce: str) -> str:
 async def _page_principal(
     request: Request, db: SessionDep, clock: ClockDep, settings: SettingsDep
 ) -> tuple[Principal, str] | None:
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return None
-    try:
-        auth = await auth_service.resolve_cookie(db, cookie, now=clock.now(), settings=settings)
-    except Unauthorized:
-        return None
-    return auth.principal, auth.csrf_token
+    return await page_principal(request, db, clock.now(), settings)
 
 
 def _to_login(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    return to_login(request)
 
 
 @router.get("/")
@@ -199,14 +191,17 @@ async def board(
     principal, csrf = found
     clinic = await clinics_service.get_clinic(db, principal.clinic_id)
     chairs = await clinics_service.list_chairs(db, principal.clinic_id)
-    return templates.TemplateResponse(
+    return render(
         request,
         "board.html",
-        {
-            "principal": principal,
-            "clinic": clinic,
-            "chairs": chairs,
-            "csrf_token": csrf,
-            "timezone": settings.clinic_timezone,
-        },
+        principal,
+        csrf,
+        clock.now(),
+        {"clinic": clinic, "chairs": chairs, "timezone": settings.clinic_timezone},
     )
+
+
+router.include_router(board_router)
+router.include_router(pages_router)
+router.include_router(physician_router)
+router.include_router(admin_router)

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit serve migrate lock clean
+.PHONY: demo test lint typecheck unit serve migrate lock clean bench vendor
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,8 +26,8 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.dev lint typecheck unit
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check app tests migrations
-	$(BIN)/ruff format --check app tests migrations
+	$(BIN)/ruff check app tests migrations bench
+	$(BIN)/ruff format --check app tests migrations bench
 	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev
@@ -44,6 +44,10 @@ serve: $(VENV)/.runtime
 migrate: $(VENV)/.runtime
 	$(BIN)/ketamine-monitor migrate
 
+## Benchmark: 1,000 monitors and 10 boards for 60 s on PostgreSQL (bench/README.md for more)
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench run $(BENCH_ARGS)
+
 ## Re-pin constraints.txt from a fresh environment (run after changing dependencies)
 lock:
 	rm -rf .venv-lock && $(PY) -m venv .venv-lock
@@ -53,3 +57,7 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## Fetch the pinned browser libraries (uPlot, axe-core) from npm into app/web/static/vendor/
+vendor:
+	scripts/vendor.sh

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.realtime.models import Event
+from app.realtime.service import WrittenEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ def _with_text(event: BoardEvent) -> BoardEvent:
     return event
 
 
-def from_row(row: Event, committed_at: float | None = None) -> BoardEvent:
+def from_row(row: Event | WrittenEvent, committed_at: float | None = None) -> BoardEvent:
     return _with_text(
         BoardEvent(
             stream=row.stream,

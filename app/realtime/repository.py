@@ -3,8 +3,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,9 +36,10 @@ class EventRepository:
         last = (await self.session.execute(stmt)).scalar_one()
         return int(last) - count + 1
 
-    async def add_all(self, events: list[Event]) -> None:
-        self.session.add_all(events)
-        await self.session.flush()
+    async def insert_many(self, rows: list[dict[str, object]]) -> None:
+        """One executemany INSERT (no ORM objects, no RETURNING)."""
+        if rows:
+            await self.session.execute(insert(cast(Table, Event.__table__)), rows)
 
     async def after(self, stream: str, after_seq: int, limit: int) -> list[Event]:
         stmt = (

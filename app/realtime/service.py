@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.realtime.models import Event
@@ -26,6 +25,21 @@ def clinic_stream(clinic_id: uuid.UUID) -> str:
     return f"clinic:{clinic_id}"
 
 
+@dataclass(slots=True)
+class WrittenEvent:
+    """An event row as written by `append` (the same fields as `Event`, without the ORM's
+    per-object cost: an ingest batch writes a thousand of them)."""
+
+    id: uuid.UUID
+    stream: str
+    seq: int
+    clinic_id: uuid.UUID
+    session_id: uuid.UUID | None
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     type: str
@@ -35,7 +49,7 @@ class NewEvent:
 
 async def append(
     db: AsyncSession, *, clinic_id: uuid.UUID, events: Sequence[NewEvent], now: datetime
-) -> list[Event]:
+) -> list[WrittenEvent]:
     """Write events, each on its session's stream (or the clinic's when it has no session),
     with the stream's next sequence numbers. Publication to boards happens after commit.
 
@@ -51,26 +65,40 @@ async def append(
             else clinic_stream(clinic_id)
         )
         by_stream.setdefault(stream, []).append(event)
-    rows: list[Event] = []
+    rows: list[WrittenEvent] = []
     # Sorted so two transactions touching the same streams lock them in the same order.
     for stream in sorted(by_stream):
         batch = by_stream[stream]
         first = await repo.allocate(stream, len(batch))
         rows.extend(
-            Event(
-                id=uuid.uuid4(),
-                stream=stream,
-                seq=first + offset,
-                clinic_id=clinic_id,
-                session_id=event.session_id,
-                type=event.type,
-                payload=event.payload,
-                created_at=now,
+            WrittenEvent(
+                uuid.uuid4(),
+                stream,
+                first + offset,
+                clinic_id,
+                event.session_id,
+                event.type,
+                event.payload,
+                now,
             )
             for offset, event in enumerate(batch)
         )
-    await repo.add_all(rows)
-    pending: list[Event] = db.info.setdefault(PENDING_EVENTS, [])
+    await repo.insert_many(
+        [
+            {
+                "id": r.id,
+                "stream": r.stream,
+                "seq": r.seq,
+                "clinic_id": r.clinic_id,
+                "session_id": r.session_id,
+                "type": r.type,
+                "payload": r.payload,
+                "created_at": r.created_at,
+            }
+            for r in rows
+        ]
+    )
+    pending: list[WrittenEvent] = db.info.setdefault(PENDING_EVENTS, [])
     pending.extend(rows)
     return rows
 
@@ -82,7 +110,7 @@ async def append_unless_recent(
     event: NewEvent,
     now: datetime,
     min_interval: timedelta,
-) -> Event | None:
+) -> WrittenEvent | None:
     """Append ``event`` unless its stream got an event of the same type less than
     ``min_interval`` ago. The stream's row is locked first, so of several instances running
     the same job only one writes (the others see its event once it commits)."""
@@ -99,18 +127,18 @@ async def append_unless_recent(
     return (await append(db, clinic_id=clinic_id, events=[event], now=now))[0]
 
 
-def committed_events(info: dict[Any, Any]) -> list[Event]:
-    """Take the events a committed transaction wrote (those rolled back with a savepoint are
-    no longer persistent and are left out)."""
-    rows: list[Event] = info.pop(PENDING_EVENTS, None) or []
-    return [r for r in rows if sa_inspect(r).persistent]
+def committed_events(info: dict[Any, Any]) -> list[WrittenEvent]:
+    """Take the events a committed transaction wrote.
+
+    Events are not tracked per savepoint: no use case appends events inside a savepoint that
+    it may roll back (a rolled-back savepoint's sequence numbers would be handed out again)."""
+    rows: list[WrittenEvent] = info.pop(PENDING_EVENTS, None) or []
+    return rows
 
 
 def drop_rolled_back(info: dict[Any, Any]) -> None:
-    """After a rollback (of the transaction or a savepoint) keep only surviving events."""
-    rows: list[Event] | None = info.get(PENDING_EVENTS)
-    if rows:
-        info[PENDING_EVENTS] = [r for r in rows if sa_inspect(r).persistent]
+    """After a rollback nothing the transaction wrote is published."""
+    info.pop(PENDING_EVENTS, None)
 
 
 async def stream_heads(db: AsyncSession, streams: Sequence[str]) -> dict[str, int]:

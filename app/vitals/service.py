@@ -16,8 +16,7 @@ from app.devices import service as devices_service
 from app.devices.models import Device
 from app.protocols.domain import Metric
 from app.realtime import service as realtime_service
-from app.realtime.models import Event
-from app.realtime.service import NewEvent
+from app.realtime.service import NewEvent, WrittenEvent
 from app.sessions.service.windows import monitoring_windows
 from app.vitals import domain
 from app.vitals.domain import RawReading, Reading, Rejection, RetryKind, SessionWindow
@@ -43,7 +42,7 @@ class ReadingOutcome:
 class IngestOutcome:
     results: tuple[ReadingOutcome, ...]
     clock_skewed: bool
-    events: tuple[Event, ...]
+    events: tuple[WrittenEvent, ...]
 
 
 def _stored_as_reading(row: VitalReading) -> Reading:
@@ -210,6 +209,7 @@ async def ingest(
                 session_id=session_id,
                 payload={
                     "reading_id": str(row_id),
+                    "source_id": reading.source_id,
                     "device_id": str(device.id),
                     "metric": reading.metric.value,
                     "value": reading.value,
@@ -254,3 +254,9 @@ async def latest_readings(
     """Per session, the newest non-excluded reading of each metric (value, unit, observed_at):
     what a board tile shows."""
     return await ReadingRepository(db).latest_per_metric(session_ids)
+
+
+async def session_readings(db: AsyncSession, session_id: uuid.UUID) -> list[VitalReading]:
+    """Every stored reading of a session in observed_at order, excluded ones included (the
+    caller decides; the registry summary leaves them out)."""
+    return await ReadingRepository(db).for_session(session_id, metric=None, include_excluded=True)

@@ -89,6 +89,16 @@ def evaluate(
         if rule.applies_in(phase):
             source = heart_rate_metric if rule.metric is Metric.HR else rule.metric
             by_source.setdefault(source, []).append(rule)
+    # Rules grouped by episode with their limits in force, once per call (not per reading).
+    plan: dict[Metric, list[tuple[EpisodeKey, list[tuple[AlarmRule, float]]]]] = {}
+    for source, source_rules in by_source.items():
+        grouped: dict[EpisodeKey, list[tuple[AlarmRule, float]]] = {}
+        for rule in source_rules:
+            limits = grouped.setdefault(episode_key(rule), [])
+            limit = rule.limit_in_force(baseline.get(rule.metric))
+            if limit is not None:
+                limits.append((rule, limit))
+        plan[source] = sorted(grouped.items())
     episodes = dict(state.episodes)
     newest = dict(state.newest_observed_at)
     actions: list[Action] = []
@@ -100,15 +110,7 @@ def evaluate(
             actions.append(MarkLate(reading.reading_id, reading.metric))
         else:
             newest[reading.metric] = reading.observed_at
-        grouped: dict[EpisodeKey, list[AlarmRule]] = {}
-        for rule in by_source.get(reading.metric, ()):
-            grouped.setdefault(episode_key(rule), []).append(rule)
-        for key in sorted(grouped):
-            limited = [
-                (rule, limit)
-                for rule in grouped[key]
-                if (limit := rule.limit_in_force(baseline.get(rule.metric))) is not None
-            ]
+        for key, limited in plan.get(reading.metric, ()):
             episode = episodes.get(key, EpisodeState())
             new_episode, new_actions = _step(episode, key, limited, reading, late, now)
             episodes[key] = new_episode

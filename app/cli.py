@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -35,6 +35,7 @@ from app.core.errors import AppError, NotFound
 from app.devices import service as devices_service
 from app.devices.schemas import DeviceCreate
 from app.protocols import service as protocols_service
+from app.registry.service import export as registry_export
 from app.simulator import Scenario
 
 cli = typer.Typer(help="Ketamine infusion monitor", no_args_is_help=True, add_completion=False)
@@ -118,9 +119,15 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind (default APP_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default APP_PORT)")] = None,
+    mllp_port: Annotated[
+        int | None,
+        typer.Option(help="HL7 MLLP listener port, usually 2575 (default APP_MLLP_PORT; off)"),
+    ] = None,
 ) -> None:
     """Run the server. Refuses to start on a database that is not migrated."""
     settings = _settings()
+    if mllp_port is not None:
+        settings = settings.model_copy(update={"mllp_port": mllp_port})
     _serve(settings, host or settings.host, port or settings.port)
 
 
@@ -224,7 +231,10 @@ def simulate(
     ] = Scenario.NORMAL,
     output_format: Annotated[
         simulator.Format,
-        typer.Option("--format", help="REST batches, or one WebSocket per monitor"),
+        typer.Option(
+            "--format",
+            help="REST batches, one WebSocket per monitor, HL7 ORU^R01 or FHIR Bundles",
+        ),
     ] = simulator.Format.REST,
     seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same series")] = 1,
 ) -> None:
@@ -243,6 +253,55 @@ def simulate(
         )
     )
     typer.echo(summary.line())
+
+
+@cli.command("export")
+def export_registry(
+    clinic: Annotated[str, typer.Option(help="clinic name")],
+    first_day: Annotated[
+        str | None, typer.Option("--from", help="first clinic day, YYYY-MM-DD")
+    ] = None,
+    last_day: Annotated[
+        str | None, typer.Option("--to", help="last clinic day, YYYY-MM-DD")
+    ] = None,
+    patient_id: Annotated[str | None, typer.Option(help="one patient's id")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="csv or fhir")] = "csv",
+    identified: Annotated[
+        bool, typer.Option("--identified", help="names and MRNs instead of pseudonyms (audited)")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="write to this file instead of stdout")] = None,
+) -> None:
+    """Registry export: one row per session and per course (CSV) or a FHIR Bundle; audited."""
+    if output_format not in ("csv", "fhir"):
+        raise _fail("--format must be csv or fhir", 2)
+    try:
+        first = None if first_day is None else date.fromisoformat(first_day)
+        last = None if last_day is None else date.fromisoformat(last_day)
+        patient = None if patient_id is None else uuid.UUID(patient_id)
+    except ValueError as exc:
+        raise _fail(f"invalid --from, --to or --patient-id: {exc}", 2) from exc
+    settings = _settings()
+
+    async def work(db: AsyncSession) -> str:
+        return await registry_export.export_text(
+            db,
+            clinic_name=clinic,
+            actor=_cli_actor(),
+            first_day=first,
+            last_day=last,
+            patient_id=patient,
+            output_format="fhir" if output_format == "fhir" else "csv",
+            identified=identified,
+            settings=settings,
+            now=SystemClock().now(),
+        )
+
+    text = _in_transaction(settings, work)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
 
 
 @cli.command("verify-audit")

@@ -15,9 +15,12 @@ from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import add_exception_handlers
 from app.core.logging import configure_logging
+from app.core.loop_lag import LoopLagMonitor
 from app.core.metrics import Metrics
 from app.core.middleware import RequestContextMiddleware
 from app.core.scheduler import Scheduler
+from app.interop import fhir_router
+from app.interop.mllp import MllpServer, tls_context
 from app.jobs import jobs
 from app.realtime import ws as board_ws
 from app.realtime.runtime import Realtime
@@ -56,13 +59,29 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         scheduler: Scheduler = _app.state.scheduler
         realtime: Realtime = _app.state.realtime
         await realtime.start()
+        loop_lag = LoopLagMonitor(_app.state.metrics)
+        loop_lag.start()
         if settings.scheduler_enabled:
             scheduler.start()
+        mllp: MllpServer | None = None
+        if settings.mllp_port is not None:
+            mllp = MllpServer(
+                _app.state.sessionmaker,
+                _app.state.clock,
+                host=settings.mllp_host or settings.host,
+                port=settings.mllp_port,
+                ssl_context=tls_context(settings),
+            )
+            await mllp.start()
+            _app.state.mllp = mllp
         try:
             yield
         finally:
+            if mllp is not None:
+                await mllp.stop()
             await scheduler.stop()
             await realtime.stop()
+            await loop_lag.stop()
         await engine.dispose()
 
     app = KetamineMonitorApp(
@@ -94,8 +113,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
 
     add_exception_handlers(app, retry_after_s=settings.retry_after_s)
+    fhir_router.add_fhir_exception_handler(app)
     app.include_router(health.router)
     app.include_router(api_router)
+    app.include_router(fhir_router.router)
     app.include_router(vitals_ws.router)
     app.include_router(board_ws.router)
     app.include_router(web_router)

@@ -78,10 +78,33 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/sessions/{session_id}/scales/{scale_id}"): CLINICAL,
     ("POST", "/api/v1/sessions/{session_id}/vitals-check"): CLINICAL,
     ("POST", "/api/v1/sessions/{session_id}/discharge"): frozenset({PHYS}),
+    ("POST", "/api/v1/sessions/{session_id}/side-effects"): CLINICAL,
+    ("POST", "/api/v1/sessions/{session_id}/adverse-events"): CLINICAL,
+    ("GET", "/api/v1/sessions/{session_id}/registry"): CLINICAL,
+    ("GET", "/api/v1/sessions/{session_id}/summary"): CLINICAL,
+    ("GET", "/api/v1/sessions/{session_id}/summary.pdf"): CLINICAL,
+    ("GET", "/api/v1/sessions/{session_id}/summary.fhir"): CLINICAL,
+    ("POST", "/api/v1/patients/{patient_id}/course/scales"): CLINICAL,
+    ("POST", "/api/v1/patients/{patient_id}/liver-tests"): CLINICAL,
+    ("POST", "/api/v1/patients/{patient_id}/evaluations"): frozenset({PHYS}),
+    ("GET", "/api/v1/patients/{patient_id}/course"): CLINICAL,
+    ("GET", "/api/v1/registry/export"): frozenset({PHYS, ADMIN}),
+    ("GET", "/api/v1/registry/report"): frozenset({PHYS, ADMIN}),
+    ("GET", "/api/v1/registry/reminders"): CLINICAL,
     ("GET", "/api/v1/alarms"): STAFF,
     ("GET", "/api/v1/sessions/{session_id}/alarms"): STAFF,
     ("POST", "/api/v1/alarms/{alarm_id}/ack"): CLINICAL,
     ("POST", "/api/v1/alarms/{alarm_id}/silence"): CLINICAL,
+    ("POST", "/api/v1/hl7"): frozenset({DEVICE}),
+    ("GET", "/api/v1/devices/{device_id}/profile"): frozenset({ADMIN, NURSE}),
+    ("PUT", "/api/v1/devices/{device_id}/profile"): frozenset({ADMIN}),
+    ("GET", "/api/v1/devices/{device_id}/unmapped-codes"): frozenset({ADMIN, NURSE}),
+    ("GET", "/fhir/metadata"): EVERYONE,
+    ("POST", "/fhir"): frozenset({DEVICE, ADMIN, NURSE}),
+    ("POST", "/fhir/Observation"): frozenset({DEVICE}),
+    ("GET", "/fhir/Observation"): STAFF,
+    ("GET", "/fhir/Observation/{observation_id}"): STAFF,
+    ("POST", "/fhir/Patient"): frozenset({ADMIN, NURSE}),
 }
 
 PATH_PARAMS = (
@@ -96,6 +119,7 @@ PATH_PARAMS = (
     "scale_id",
     "reading_id",
     "alarm_id",
+    "observation_id",
 )
 
 

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     board_queue_size: int = Field(default=1000, ge=8)
     board_resume_window_hours: float = Field(default=24.0, gt=0)
 
+    # HL7 v2 over MLLP: listen when a port is set (2575 is the usual one); senders are registered
+    # by MSH-3/4 and address in device profiles. TLS when both certificate files are given.
+    mllp_port: int | None = Field(default=None, ge=0, le=65535)
+    mllp_host: str | None = None  # default: APP_HOST
+    mllp_tls_cert_file: Path | None = None
+    mllp_tls_key_file: Path | None = None
+
     log_level: str = "INFO"
     log_json: bool = True
 

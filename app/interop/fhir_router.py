@@ -105,8 +105,8 @@ async def create_observation(
 ) -> JSONResponse:
     """Store one vital-sign Observation (device key). LOINC-coded `valueQuantity` in UCUM,
     `effectiveDateTime` with offset, `identifier` required (a retry returns 200 with the stored
-    resource), BP as the 85354-9 panel with components (answered as a Bundle of the stored
-    readings). Errors: OperationOutcome with 400 (not JSON / wrong type), 422 (invalid or not
+    resource), BP as the 85354-9 panel with components (answered as the stored panel; a Bundle
+    when it also holds a MAP component, which is stored and returned on its own). Errors: OperationOutcome with 400 (not JSON / wrong type), 422 (invalid or not
     storable), 409 (same identifier, other content)."""
     resource = await _resource(request, {"Observation"})
     assert principal.device_id is not None
@@ -280,7 +280,8 @@ async def search_observations(
     date: Annotated[list[str] | None, Query(description="ge/gt/le/lt + dateTime")] = None,
 ) -> JSONResponse:
     """A patient's stored readings as R4 vital-sign Observations in a searchset Bundle (staff:
-    nurse, physician or admin; audited). `date=ge…&date=lt…` bounds effectiveDateTime."""
+    nurse, physician or admin; audited). `date=ge…&date=lt…` bounds effectiveDateTime. The SBP
+    and DBP of one NIBP measurement are one BP panel (85354-9), listed once."""
     try:
         patient_id = uuid.UUID(subject.removeprefix("Patient/"))
     except ValueError as exc:
@@ -320,7 +321,9 @@ async def search_observations(
 async def read_observation(
     observation_id: str, principal: AnyStaff, db: SessionDep
 ) -> JSONResponse:
-    """One stored reading as an R4 vital-sign Observation (staff: nurse, physician or admin)."""
+    """One stored reading as an R4 vital-sign Observation (staff: nurse, physician or admin).
+    A BP panel's id is its systolic reading's id; the diastolic reading's id answers with the
+    same panel."""
     try:
         reading_id = uuid.UUID(observation_id)
     except ValueError as exc:

@@ -32,6 +32,10 @@ class EntryOutcome:
     problem: str | None = None
 
 
+Row = tuple[VitalReading, uuid.UUID | None]
+NIBP_PAIR = ("sbp", "dbp")
+
+
 def as_observation(row: VitalReading, patient_id: uuid.UUID | None) -> dict[str, Any]:
     return fhir_map.reading_observation(
         reading_id=str(row.id),
@@ -43,6 +47,57 @@ def as_observation(row: VitalReading, patient_id: uuid.UUID | None) -> dict[str,
         patient_id=None if patient_id is None else str(patient_id),
         device_id=None if row.device_id is None else str(row.device_id),
     )
+
+
+def as_panel(systolic: Row, diastolic: Row) -> dict[str, Any]:
+    sbp, patient_id = systolic
+    dbp = diastolic[0]
+    return fhir_map.bp_panel_observation(
+        systolic=fhir_map.PanelPart(str(sbp.id), sbp.source_id, sbp.value, sbp.unit),
+        diastolic=fhir_map.PanelPart(str(dbp.id), dbp.source_id, dbp.value, dbp.unit),
+        observed_at=sbp.observed_at,
+        patient_id=None if patient_id is None else str(patient_id),
+        device_id=None if sbp.device_id is None else str(sbp.device_id),
+    )
+
+
+def render(group: tuple[Row, ...]) -> dict[str, Any]:
+    """One Observation: the BP panel for an SBP+DBP pair, else the single reading."""
+    return as_panel(*group) if len(group) == 2 else as_observation(*group[0])
+
+
+def measurement_key(row: VitalReading) -> tuple[object, ...]:
+    """One NIBP measurement, as the vitals ingest pairs SBP and DBP: the same device (and
+    session), and the same measurement_id or else the same observed_at."""
+    if row.measurement_id is not None:
+        return (row.device_id, row.session_id, "id", row.measurement_id)
+    return (row.device_id, row.session_id, "at", row.observed_at)
+
+
+def group_readings(unordered: Sequence[Row]) -> list[tuple[Row, ...]]:
+    """Rows as Observations, ordered by observed_at and id: the first SBP and the first DBP of
+    one measurement become a (sbp, dbp) pair at the first one's place; everything else (MAP,
+    a lone SBP or DBP, a second SBP of one measurement) stays single. Each row appears once,
+    and the same rows always pair the same way, so a panel's id (its SBP's) is stable."""
+    rows = sorted(unordered, key=lambda item: (item[0].observed_at, item[0].id))
+    firsts: dict[tuple[object, ...], dict[str, Row]] = {}
+    for item in rows:
+        if item[0].metric in NIBP_PAIR:
+            firsts.setdefault(measurement_key(item[0]), {}).setdefault(item[0].metric, item)
+    groups: list[tuple[Row, ...]] = []
+    emitted: set[uuid.UUID] = set()
+    for item in rows:
+        row = item[0]
+        if row.id in emitted:
+            continue
+        pair = firsts.get(measurement_key(row), {}) if row.metric in NIBP_PAIR else {}
+        if len(pair) == 2 and pair[row.metric][0] is row:
+            groups.append((pair["sbp"], pair["dbp"]))
+            emitted.update((pair["sbp"][0].id, pair["dbp"][0].id))
+        else:
+            groups.append((item,))
+            emitted.add(row.id)
+    return groups
 
 
 async def create_observations(
@@ -87,7 +142,8 @@ async def create_observations(
             outcomes.append(EntryOutcome(code, problem=f"{bad.code}: {bad.message}"))
             continue
         created = any(s.status == "created" for s in statuses)
-        resources = tuple(as_observation(*stored[r.source_id]) for r in entry)
+        groups = group_readings([stored[r.source_id] for r in entry])
+        resources = tuple(render(group) for group in groups)
         outcomes.append(EntryOutcome(201 if created else 200, resources))
     return outcomes
 
@@ -103,10 +159,31 @@ async def search_observations(
     now: datetime,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """A patient's stored readings (all sessions) as Observations; audited (FHIR_READ)."""
-    rows = await InteropRepository(db).patient_readings(
+    """A patient's stored readings (all sessions) as Observations, the SBP and DBP of one NIBP
+    measurement as one BP panel (listed once, even when its partner reading falls outside the
+    date bounds); audited (FHIR_READ)."""
+    repo = InteropRepository(db)
+    readings = await repo.patient_readings(
         clinic_id, patient_id, since=since, until=until, limit=limit
     )
+    rows: list[Row] = [(row, patient_id) for row in readings]
+    matched = {row.id for row in readings}
+    metrics: dict[tuple[object, ...], set[str]] = {}
+    for row in readings:
+        if row.metric in NIBP_PAIR:
+            metrics.setdefault(measurement_key(row), set()).add(row.metric)
+    lone = [r for r in readings if r.metric in NIBP_PAIR and len(metrics[measurement_key(r)]) < 2]
+    if lone:
+        # The partner of a lone SBP/DBP may lie just outside the date bounds (or the limit).
+        wanted = {measurement_key(r) for r in lone}
+        for row, _patient in await repo.nibp_candidates(clinic_id, lone):
+            if row.id not in matched and measurement_key(row) in wanted:
+                rows.append((row, patient_id))
+    resources = [
+        render(group)
+        for group in group_readings(rows)
+        if any(item[0].id in matched for item in group)
+    ]
     await audit_service.record(
         db,
         actor=actor,
@@ -115,16 +192,33 @@ async def search_observations(
         entity_id=patient_id,
         clinic_id=clinic_id,
         now=now,
-        after={"count": len(rows)},
+        after={"count": len(resources)},
     )
-    return [as_observation(row, patient_id) for row in rows]
+    return resources
 
 
 async def read_observation(
     db: AsyncSession, *, clinic_id: uuid.UUID, reading_id: uuid.UUID
 ) -> dict[str, Any] | None:
-    found = await InteropRepository(db).reading(clinic_id, reading_id)
-    return None if found is None else as_observation(*found)
+    """One stored reading as an Observation; an SBP or DBP with a partner in its NIBP
+    measurement as the BP panel, whose id is the SBP's (so either reading's id resolves to it)."""
+    repo = InteropRepository(db)
+    found = await repo.reading(clinic_id, reading_id)
+    if found is None:
+        return None
+    row = found[0]
+    if row.metric not in NIBP_PAIR or row.excluded_at is not None:
+        return as_observation(*found)
+    key = measurement_key(row)
+    candidates = [
+        item
+        for item in await repo.nibp_candidates(clinic_id, [row])
+        if measurement_key(item[0]) == key
+    ]
+    for group in group_readings(candidates):
+        if any(item[0].id == row.id for item in group):
+            return render(group)
+    return as_observation(*found)
 
 
 async def import_patient(

@@ -4,12 +4,21 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
 
 from app.interop.models import DeviceProfile, Hl7Message, UnmappedCode
 from app.sessions.models import InfusionSession
 from app.vitals.models import VitalReading
+
+
+def _one_of(column: Mapped[uuid.UUID | None], values: set[uuid.UUID | None]) -> ColumnElement[bool]:
+    known = {v for v in values if v is not None}
+    clauses = [column.in_(known)] if known else []
+    if None in values:
+        clauses.append(column.is_(None))
+    return or_(*clauses)
 
 
 class InteropRepository:
@@ -130,3 +139,34 @@ class InteropRepository:
         if until is not None:
             stmt = stmt.where(VitalReading.observed_at < until)
         return list((await self.session.scalars(stmt)).all())
+
+    async def nibp_candidates(
+        self, clinic_id: uuid.UUID, rows: Sequence[VitalReading]
+    ) -> list[tuple[VitalReading, uuid.UUID | None]]:
+        """The not-excluded SBP/DBP readings that may share an NIBP measurement with ``rows``:
+        same device and session, and the same measurement_id or else (both without one) the
+        same observed_at. A superset: the caller matches the measurement exactly."""
+        if not rows:
+            return []
+        measurement_ids = {r.measurement_id for r in rows if r.measurement_id is not None}
+        observed = {r.observed_at for r in rows if r.measurement_id is None}
+        stmt = (
+            select(VitalReading, InfusionSession.patient_id)
+            .outerjoin(InfusionSession, InfusionSession.id == VitalReading.session_id)
+            .where(
+                VitalReading.clinic_id == clinic_id,
+                VitalReading.metric.in_(("sbp", "dbp")),
+                VitalReading.excluded_at.is_(None),
+                _one_of(VitalReading.device_id, {r.device_id for r in rows}),
+                _one_of(VitalReading.session_id, {r.session_id for r in rows}),
+                or_(
+                    VitalReading.measurement_id.in_(measurement_ids),
+                    and_(
+                        VitalReading.measurement_id.is_(None),
+                        VitalReading.observed_at.in_(observed),
+                    ),
+                ),
+            )
+            .order_by(VitalReading.observed_at, VitalReading.id)
+        )
+        return [(row, patient) for row, patient in (await self.session.execute(stmt)).all()]

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from fhir.resources.R4B.observation import Observation
 
-from app.interop.domain import er7, oru
+from app.interop.domain import er7, fhir_map, oru
 from app.interop.domain.ack import AckCode, AckError, Severity, build_ack
 from app.interop.domain.codes import Coded, metric_for, tables, ucum_for
 from app.interop.domain.defaults import DEFAULT_SENTINELS
@@ -211,3 +212,27 @@ def test_ack_without_a_header():
 )
 def test_addresses(peer, allowed, ok):
     assert address_allowed(peer, allowed) is ok
+
+
+def test_bp_panel_observation_is_a_valid_r4_vital_signs_panel():
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    resource = fhir_map.bp_panel_observation(
+        systolic=fhir_map.PanelPart("11111111-1111-4111-8111-111111111111", "m1-1", 124, "mm[Hg]"),
+        diastolic=fhir_map.PanelPart("22222222-2222-4222-8222-222222222222", "m1-2", 78, "mm[Hg]"),
+        observed_at=at,
+        patient_id="p1",
+        device_id="d1",
+    )
+    panel = Observation.model_validate(resource)
+    assert panel.id == "11111111-1111-4111-8111-111111111111"
+    assert panel.code.coding[0].code == "85354-9"
+    assert [c.code.coding[0].code for c in panel.component] == ["8480-6", "8462-4"]
+    assert [c.valueQuantity.code for c in panel.component] == ["mm[Hg]", "mm[Hg]"]
+    assert [i.value for i in panel.identifier] == ["m1-1", "m1-2"]
+    assert (panel.subject.reference, panel.device.reference) == ("Patient/p1", "Device/d1")
+    # A panel we return can be posted back and yields the same two readings.
+    raws = fhir_map.observation_readings(resource, key="k", tables=DEFAULTS)
+    assert [(r.metric, r.value, r.unit) for r in raws] == [
+        ("sbp", 124.0, "mm[Hg]"),
+        ("dbp", 78.0, "mm[Hg]"),
+    ]

@@ -18,6 +18,11 @@ CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 VITALS_PROFILE = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
 READING_ID_SYSTEM = "urn:ketamine-monitor:reading"
 BP_PANEL = "85354-9"
+BP_PROFILE = "http://hl7.org/fhir/StructureDefinition/bp"
+BP_PANEL_CODINGS: tuple[tuple[str, str, str], ...] = (
+    (LOINC, BP_PANEL, "Blood pressure panel with all children optional"),
+    (MDC, "150020", "MDC_PRESS_BLD_NONINV"),
+)
 ACCEPTED_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
 MAX_KEY_CHARS = 100
 
@@ -138,6 +143,42 @@ def observation_readings(
     return (RawReading(source, metric, value, unit, observed_at),)
 
 
+def _vital_sign(
+    *,
+    resource_id: str,
+    identifiers: Sequence[str],
+    profiles: Sequence[str],
+    codings: Sequence[tuple[str, str, str]],
+    observed_at: datetime,
+    patient_id: str | None,
+    device_id: str | None,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": resource_id,
+        "meta": {"profile": list(profiles)},
+        "identifier": [{"system": READING_ID_SYSTEM, "value": value} for value in identifiers],
+        "status": "final",
+        "category": [
+            {"coding": [{"system": CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}
+        ],
+        "code": {
+            "coding": [{"system": s, "code": c, "display": d} for s, c, d in codings],
+            "text": codings[0][2],
+        },
+        "effectiveDateTime": observed_at.isoformat(),
+    }
+    if patient_id is not None:
+        resource["subject"] = {"reference": f"Patient/{patient_id}"}
+    if device_id is not None:
+        resource["device"] = {"reference": f"Device/{device_id}"}
+    return resource
+
+
+def _value_quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
 def reading_observation(
     *,
     reading_id: str,
@@ -150,27 +191,64 @@ def reading_observation(
     device_id: str | None,
 ) -> dict[str, Any]:
     """A stored reading as an R4 vital-signs Observation (UCUM valueQuantity, LOINC + MDC)."""
-    codings = OUTPUT_CODINGS[metric]
-    resource: dict[str, Any] = {
-        "resourceType": "Observation",
-        "id": reading_id,
-        "meta": {"profile": [VITALS_PROFILE]},
-        "identifier": [{"system": READING_ID_SYSTEM, "value": source_id}],
-        "status": "final",
-        "category": [
-            {"coding": [{"system": CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}
-        ],
-        "code": {
-            "coding": [{"system": s, "code": c, "display": d} for s, c, d in codings],
-            "text": codings[0][2],
-        },
-        "effectiveDateTime": observed_at.isoformat(),
-        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
-    }
-    if patient_id is not None:
-        resource["subject"] = {"reference": f"Patient/{patient_id}"}
-    if device_id is not None:
-        resource["device"] = {"reference": f"Device/{device_id}"}
+    resource = _vital_sign(
+        resource_id=reading_id,
+        identifiers=[source_id],
+        profiles=[VITALS_PROFILE],
+        codings=OUTPUT_CODINGS[metric],
+        observed_at=observed_at,
+        patient_id=patient_id,
+        device_id=device_id,
+    )
+    resource["valueQuantity"] = _value_quantity(value, unit)
+    return resource
+
+
+@dataclass(frozen=True, slots=True)
+class PanelPart:
+    """One stored reading of an NIBP measurement (systolic or diastolic)."""
+
+    reading_id: str
+    source_id: str
+    value: float
+    unit: str
+
+
+def bp_panel_observation(
+    *,
+    systolic: PanelPart,
+    diastolic: PanelPart,
+    observed_at: datetime,
+    patient_id: str | None,
+    device_id: str | None,
+) -> dict[str, Any]:
+    """The SBP and DBP readings of one NIBP measurement as the R4 vital-signs blood pressure
+    panel (LOINC 85354-9, components 8480-6 and 8462-4 in UCUM). Its id is the systolic
+    reading's id (stable; the caller resolves either reading's id to this panel); its
+    identifiers are both readings' source ids. MAP is not a component: it stays its own
+    Observation (8478-0)."""
+    resource = _vital_sign(
+        resource_id=systolic.reading_id,
+        identifiers=[systolic.source_id, diastolic.source_id],
+        profiles=[VITALS_PROFILE, BP_PROFILE],
+        codings=BP_PANEL_CODINGS,
+        observed_at=observed_at,
+        patient_id=patient_id,
+        device_id=device_id,
+    )
+    resource["component"] = [
+        {
+            "code": {
+                "coding": [{"system": s, "code": c, "display": d} for s, c, d in codings],
+                "text": codings[0][2],
+            },
+            "valueQuantity": _value_quantity(part.value, part.unit),
+        }
+        for part, codings in (
+            (systolic, OUTPUT_CODINGS["sbp"]),
+            (diastolic, OUTPUT_CODINGS["dbp"]),
+        )
+    ]
     return resource
 
 

@@ -29,7 +29,12 @@ templates.env.globals["tz"] = ZoneInfo
 
 NAV: dict[Role, list[tuple[str, str]]] = {
     Role.NURSE: [("/board", "Board"), ("/schedule", "Schedule")],
-    Role.PHYSICIAN: [("/board", "Board"), ("/schedule", "Schedule"), ("/protocols", "Protocols")],
+    Role.PHYSICIAN: [
+        ("/board", "Board"),
+        ("/schedule", "Schedule"),
+        ("/protocols", "Protocols"),
+        ("/registry/report", "Report"),
+    ],
     Role.ADMIN: [
         ("/board", "Board"),
         ("/admin/users", "Users"),
@@ -37,6 +42,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/admin/chairs", "Chairs"),
         ("/protocols", "Protocols"),
         ("/admin/webhooks", "Webhooks"),
+        ("/registry/report", "Report"),
     ],
 }
 

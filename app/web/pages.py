@@ -20,6 +20,8 @@ from app.core.types import Role
 from app.devices import service as devices_service
 from app.patients import service as patients_service
 from app.protocols import service as protocols_service
+from app.registry.service.course import course_view_for
+from app.registry.service.reminders import day_reminders
 from app.screening import service as screening_service
 from app.sessions import service as sessions_service
 from app.sessions.schemas import SessionRead
@@ -134,10 +136,15 @@ async def schedule_page(
         db, clinic_id=principal.clinic_id, day=day, state=None, timezone=settings.timezone
     )
     chairs = {c.id: c.name for c in await clinics_service.list_chairs(db, principal.clinic_id)}
+    due = await day_reminders(
+        db, clinic_id=principal.clinic_id, day=day, now=now, tz=settings.timezone
+    )
+    reminders = {p.patient_id: p for p in due.items}
     items = [
         {
             "row": row,
             "chair": chairs.get(row.chair_id, "?"),
+            "reminders": reminders.get(row.patient_id),
             "initials": await patients_service.initials_of(
                 db, clinic_id=principal.clinic_id, patient_id=row.patient_id
             ),
@@ -230,6 +237,9 @@ async def patient_page(
     screenings = await screening_service.list_screenings(
         db, clinic_id=principal.clinic_id, patient_id=patient_id
     )
+    view = await course_view_for(
+        db, clinic_id=principal.clinic_id, patient_id=patient_id, now=now, tz=settings.timezone
+    )
     return render(
         request,
         "patient.html",
@@ -240,6 +250,8 @@ async def patient_page(
             "patient": patient,
             "course": course,
             "screenings": [v.screening for v in screenings],
+            "reminders": view.reminders,
+            "outcomes": view.outcomes,
             "timezone": settings.clinic_timezone,
         },
     )

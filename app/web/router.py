@@ -21,6 +21,7 @@ from app.web.board import router as board_router
 from app.web.common import WEB_DIR, page_principal, render, templates, to_login
 from app.web.pages import router as pages_router
 from app.web.physician import router as physician_router
+from app.web.registry import router as registry_router
 
 router = APIRouter(include_in_schema=False)
 
@@ -205,3 +206,4 @@ router.include_router(board_router)
 router.include_router(pages_router)
 router.include_router(physician_router)
 router.include_router(admin_router)
+router.include_router(registry_router)

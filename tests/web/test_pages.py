@@ -131,3 +131,18 @@ async def test_health_and_metrics(client):
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
     assert 'http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in metrics.text
+
+
+class TestClinicReportPage:
+    async def test_admin_opens_it_and_a_reversed_range_is_refused(self, client, db):
+        admin = await make_user(db, await make_clinic(db), "admin")
+        r = await browser_login(client, admin.username, next_path="/registry/report")
+        assert r.headers["location"] == "/registry/report"
+        page = await client.get("/registry/report")
+        assert page.status_code == 200
+        assert 'href="/registry/report" aria-current="page"' in page.text
+        assert 'data-key="sessions_started">0<' in page.text
+        bad = await client.get("/registry/report?from=2026-02-01&to=2026-01-01")
+        assert bad.status_code == 422
+        assert "To: is before From" in bad.text
+        assert (await client.get("/registry/report?from=nope")).status_code == 422

@@ -142,6 +142,9 @@ async def _board(
             arrived = time.time()
             message = json.loads(text)
             kind = message.get("type")
+            if kind == "ping":
+                await ws.send('{"type":"pong"}')
+                continue
             if kind == "snapshot":
                 for stream_seq in message["seq"]["sessions"].items():
                     last[f"session:{stream_seq[0]}"] = stream_seq[1]

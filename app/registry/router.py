@@ -4,14 +4,18 @@ summary (numbers, PDF, FHIR), registry export and clinic report (issue 11)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import ApproverRole, Clinical, Physician
+from app.auth.domain import Principal
 from app.core.db import SessionDep
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, responses
@@ -121,6 +125,29 @@ async def get_session_summary(
     )
 
 
+async def _write_then_course(
+    record: Callable[..., Awaitable[object]],
+    db: AsyncSession,
+    principal: Principal,
+    patient_id: uuid.UUID,
+    body: object,
+    now: datetime,
+    tz: ZoneInfo,
+) -> CourseRead:
+    """Record a course item, then answer with the whole course as it now stands."""
+    await record(
+        db,
+        principal=principal,
+        patient_id=patient_id,
+        data=body,
+        now=now,
+        today=now.astimezone(tz).date(),
+    )
+    return await course_service.course_view(
+        db, principal=principal, patient_id=patient_id, now=now, tz=tz
+    )
+
+
 @router.post(
     "/patients/{patient_id}/course/scales",
     response_model=CourseRead,
@@ -136,17 +163,8 @@ async def record_course_scale(
     settings: SettingsDep,
 ) -> CourseRead:
     """Record a course scale (MADRS, PHQ-9) at a schedule timepoint; 422 naming a bad item."""
-    now, tz = clock.now(), settings.timezone
-    await records.record_course_scale(
-        db,
-        principal=principal,
-        patient_id=patient_id,
-        data=body,
-        now=now,
-        today=now.astimezone(tz).date(),
-    )
-    return await course_service.course_view(
-        db, principal=principal, patient_id=patient_id, now=now, tz=tz
+    return await _write_then_course(
+        records.record_course_scale, db, principal, patient_id, body, clock.now(), settings.timezone
     )
 
 
@@ -165,17 +183,8 @@ async def record_liver_test(
     settings: SettingsDep,
 ) -> CourseRead:
     """Record liver tests (ALT, AST, GGT in U/L) of a sample."""
-    now, tz = clock.now(), settings.timezone
-    await records.record_liver_test(
-        db,
-        principal=principal,
-        patient_id=patient_id,
-        data=body,
-        now=now,
-        today=now.astimezone(tz).date(),
-    )
-    return await course_service.course_view(
-        db, principal=principal, patient_id=patient_id, now=now, tz=tz
+    return await _write_then_course(
+        records.record_liver_test, db, principal, patient_id, body, clock.now(), settings.timezone
     )
 
 
@@ -194,17 +203,8 @@ async def record_evaluation(
     settings: SettingsDep,
 ) -> CourseRead:
     """Record a psychologist's mid-course or final evaluation (physician)."""
-    now, tz = clock.now(), settings.timezone
-    await records.record_evaluation(
-        db,
-        principal=principal,
-        patient_id=patient_id,
-        data=body,
-        now=now,
-        today=now.astimezone(tz).date(),
-    )
-    return await course_service.course_view(
-        db, principal=principal, patient_id=patient_id, now=now, tz=tz
+    return await _write_then_course(
+        records.record_evaluation, db, principal, patient_id, body, clock.now(), settings.timezone
     )
 
 

@@ -14,7 +14,7 @@ from app.core.db import SessionDep
 from app.core.deps import ClockDep, SettingsDep
 from app.core.types import Role
 from app.devices import service as devices_service
-from app.web.common import forbidden, page_principal, render, to_login
+from app.web.common import forbidden, page_access, render
 
 router = APIRouter(include_in_schema=False, prefix="/admin")
 
@@ -32,9 +32,9 @@ async def admin_page(
     page: str, request: Request, db: SessionDep, clock: ClockDep, settings: SettingsDep
 ) -> Response:
     now = clock.now()
-    found = await page_principal(request, db, now, settings)
-    if found is None:
-        return to_login(request)
+    found = await page_access(request, db, now, settings)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
     if principal.role != Role.ADMIN or page not in PAGES:
         return forbidden(request, principal, csrf, now)

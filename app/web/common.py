@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,25 @@ async def page_principal(
     except Unauthorized:
         return None
     return auth.principal, auth.csrf_token
+
+
+async def page_access(
+    request: Request,
+    db: AsyncSession,
+    now: datetime,
+    settings: Settings,
+    roles: Collection[Role] | None = None,
+) -> tuple[Principal, str] | Response:
+    """The caller's principal and CSRF token, or the response to send instead: the login page
+    (no or expired session, coming back here afterwards) or "not allowed" (`roles` given and
+    the caller has none of them)."""
+    found = await page_principal(request, db, now, settings)
+    if found is None:
+        return to_login(request)
+    principal, csrf = found
+    if roles is not None and principal.role not in roles:
+        return forbidden(request, principal, csrf, now)
+    return principal, csrf
 
 
 def to_login(request: Request) -> RedirectResponse:

@@ -26,7 +26,7 @@ from app.screening import service as screening_service
 from app.sessions import service as sessions_service
 from app.sessions.schemas import SessionRead
 from app.sessions.service.common import scale_definitions
-from app.web.common import forbidden, page_principal, render, to_login
+from app.web.common import page_access, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,9 +89,9 @@ async def session_page(
     settings: SettingsDep,
 ) -> Response:
     now = clock.now()
-    found = await page_principal(request, db, now, settings)
-    if found is None:
-        return to_login(request)
+    found = await page_access(request, db, now, settings)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
     session = await sessions_service.get_session(
         db, clinic_id=principal.clinic_id, session_id=session_id, now=now
@@ -125,12 +125,10 @@ async def schedule_page(
     request: Request, db: SessionDep, clock: ClockDep, settings: SettingsDep
 ) -> Response:
     now = clock.now()
-    found = await page_principal(request, db, now, settings)
-    if found is None:
-        return to_login(request)
+    found = await page_access(request, db, now, settings, CLINICAL)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
-    if principal.role not in CLINICAL:
-        return forbidden(request, principal, csrf, now)
     day = now.astimezone(settings.timezone).date()
     rows = await sessions_service.list_sessions(
         db, clinic_id=principal.clinic_id, day=day, state=None, timezone=settings.timezone
@@ -170,12 +168,10 @@ async def check_in_page(
     settings: SettingsDep,
 ) -> Response:
     now = clock.now()
-    found = await page_principal(request, db, now, settings)
-    if found is None:
-        return to_login(request)
+    found = await page_access(request, db, now, settings, CLINICAL)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
-    if principal.role not in CLINICAL:
-        return forbidden(request, principal, csrf, now)
     session = await sessions_service.get_session(
         db, clinic_id=principal.clinic_id, session_id=session_id, now=now
     )
@@ -224,12 +220,10 @@ async def patient_page(
     settings: SettingsDep,
 ) -> Response:
     now = clock.now()
-    found = await page_principal(request, db, now, settings)
-    if found is None:
-        return to_login(request)
+    found = await page_access(request, db, now, settings, CLINICAL)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
-    if principal.role not in CLINICAL:
-        return forbidden(request, principal, csrf, now)
     patient = await patients_service.get_patient(
         db, clinic_id=principal.clinic_id, patient_id=patient_id, actor=principal.actor, now=now
     )

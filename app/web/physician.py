@@ -14,7 +14,7 @@ from app.core.types import Role
 from app.patients import service as patients_service
 from app.protocols import service as protocols_service
 from app.screening import service as screening_service
-from app.web.common import forbidden, page_principal, render, to_login
+from app.web.common import page_access, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,12 +28,10 @@ async def screening_page(
     settings: SettingsDep,
 ) -> Response:
     now = clock.now()
-    found = await page_principal(request, db, now, settings)
-    if found is None:
-        return to_login(request)
+    found = await page_access(request, db, now, settings, (Role.NURSE, Role.PHYSICIAN))
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
-    if principal.role not in (Role.NURSE, Role.PHYSICIAN):
-        return forbidden(request, principal, csrf, now)
     view = await screening_service.get_screening(
         db, clinic_id=principal.clinic_id, screening_id=screening_id
     )
@@ -68,9 +66,9 @@ async def protocols_page(
     request: Request, db: SessionDep, clock: ClockDep, settings: SettingsDep
 ) -> Response:
     now = clock.now()
-    found = await page_principal(request, db, now, settings)
-    if found is None:
-        return to_login(request)
+    found = await page_access(request, db, now, settings)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
     versions = await protocols_service.list_versions(db, principal.clinic_id)
     return render(
@@ -92,9 +90,9 @@ async def protocol_page(
     settings: SettingsDep,
 ) -> Response:
     now = clock.now()
-    found = await page_principal(request, db, now, settings)
-    if found is None:
-        return to_login(request)
+    found = await page_access(request, db, now, settings)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
     version = await protocols_service.get_version(db, principal.clinic_id, protocol_id)
     versions = await protocols_service.list_versions(db, principal.clinic_id)

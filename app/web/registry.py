@@ -16,7 +16,7 @@ from app.core.deps import ClockDep, SettingsDep
 from app.core.types import Role
 from app.registry.schemas import ClinicReportRead
 from app.registry.service.report import clinic_report_data
-from app.web.common import forbidden, page_principal, render, templates, to_login
+from app.web.common import page_access, render, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -103,12 +103,10 @@ async def report_page(
     last: Annotated[str | None, Query(alias="to", max_length=20)] = None,
 ) -> Response:
     now = clock.now()
-    found = await page_principal(request, db, now, settings)
-    if found is None:
-        return to_login(request)
+    found = await page_access(request, db, now, settings, REPORT_ROLES)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
-    if principal.role not in REPORT_ROLES:
-        return forbidden(request, principal, csrf, now)
     errors: list[str] = []
     first_day, last_day = _day(first, "From", errors), _day(last, "To", errors)
     if first_day is not None and last_day is not None and last_day < first_day:

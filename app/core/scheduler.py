@@ -68,6 +68,11 @@ class Scheduler:
             async with self._sessionmaker() as db, db.begin():
                 done = await job.run(db, self._clock.now())
         except Exception:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Stopping mid-job: a driver may surface the cancellation as its own error;
+                # that is not a job failure, and the cancellation must not be swallowed.
+                raise asyncio.CancelledError from None
             # Logged and rolled back; the next run retries from the database's state.
             log.exception("scheduler_job_failed", job=job.name)
             return None

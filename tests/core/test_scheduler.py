@@ -135,3 +135,27 @@ def test_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("APP_SCHEDULER_INTERVAL_S", "0.5")
     s = Settings()
     assert (s.scheduler_enabled, s.scheduler_interval_s) == (False, 0.5)
+
+
+async def test_stopping_during_a_job_whose_driver_converts_the_cancellation(own_sessionmaker):
+    started = asyncio.Event()
+
+    async def converting(db: AsyncSession, now: datetime) -> int:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise RuntimeError("connection closed while cancelling") from None
+        return 0
+
+    scheduler = Scheduler(
+        own_sessionmaker, FakeClock(), [Job("converting", converting)], interval_s=0.01
+    )
+    with capture_logs() as logs:
+        scheduler.start()
+        await asyncio.wait_for(started.wait(), timeout=5)
+        await asyncio.wait_for(scheduler.stop(), timeout=5)
+    assert not scheduler.running
+    events = [e["event"] for e in logs]
+    assert "scheduler_job_failed" not in events
+    assert events[-1] == "scheduler_stopped"

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 
+import httpx
 import pytest
 from redis import asyncio as aioredis
+from websockets.asyncio.client import connect as websockets_connect
 
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
@@ -17,7 +20,18 @@ from app.realtime import service as realtime_service
 from app.realtime.service import NewEvent
 from tests.fixtures.clock import FakeClock
 from tests.fixtures.databases import TEST_REDIS_URL
-from tests.realtime.conftest import SECRET, Seeded, live_server, quiet, recv, recv_until
+from tests.fixtures.factories import bearer
+from tests.fixtures.processes import app_process
+from tests.fixtures.sessions import Flow
+from tests.realtime.conftest import (
+    SECRET,
+    Seeded,
+    live_server,
+    live_settings,
+    quiet,
+    recv,
+    recv_until,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 needs_redis = pytest.mark.skipif(
@@ -98,3 +112,53 @@ async def test_ingest_on_a_reaches_a_board_on_b_even_when_pubsub_is_killed(
             assert [m["seq"] for m in got if m.get("stream") == stream] == list(
                 range(head + 2, head + 32)
             )
+
+
+@needs_redis
+async def test_two_app_processes_share_every_event_even_when_pubsub_is_killed(
+    migrated_url: str, seeded: Seeded
+) -> None:
+    """Two uvicorn processes, one PostgreSQL, one Redis: readings ingested on A reach a board
+    on B in order, with no duplicate, across two pub/sub connection kills."""
+    assert TEST_REDIS_URL is not None
+    clock = FakeClock(datetime.now(UTC))  # the processes run on the real clock
+    settings = live_settings(migrated_url)
+    async with (
+        app_process(migrated_url, SECRET, redis_url=TEST_REDIS_URL) as a,
+        app_process(migrated_url, SECRET, redis_url=TEST_REDIS_URL) as b,
+        httpx.AsyncClient(base_url=f"http://{a}", timeout=10) as http,
+    ):
+        for host in (a, b):
+            ready = (await http.get(f"http://{host}/readyz")).json()
+            assert ready["redis"] == "ok", ready
+        s = seeded
+        flow = Flow(http, clock, (s.nurse, s.physician), settings, s.protocol)
+        session_id = await flow.started(s.patients[0], s.chair, s.monitor)
+        stream = f"session:{session_id}"
+        device = {"Authorization": f"Bearer {s.device_key}"}
+
+        async def ingest(n: int) -> None:
+            now = datetime.now(UTC).isoformat()
+            body = {"readings": [{"id": f"p{n}", "metric": "spo2", "value": 90 + n % 10,
+                                  "unit": "%", "observed_at": now}]}  # fmt: skip
+            r = await http.post("/api/v1/vitals", json=body, headers=device)
+            assert r.status_code == 200, r.text
+
+        headers = bearer(s.nurse, settings, now=clock.now())
+        async with websockets_connect(f"ws://{b}/ws/board", additional_headers=headers) as ws:
+            await ws.send(json.dumps({"subscribe": {"sessions": [session_id]}}))
+            head = (await recv(ws))["seq"]["sessions"][session_id]
+            redis = aioredis.from_url(TEST_REDIS_URL)
+            try:
+                for n in range(30):
+                    await ingest(n)
+                    if n in (5, 15):
+                        await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+                    await asyncio.sleep(0.05)
+            finally:
+                await redis.aclose()
+            got = await recv_until(ws, lambda g: len(g) >= 30, wait_s=30)
+            got += await quiet(ws, 2.0)
+        readings = [m for m in got if m.get("stream") == stream]
+        assert [m["seq"] for m in readings] == list(range(head + 1, head + 31))
+        assert [m["data"]["value"] for m in readings] == [90 + n % 10 for n in range(30)]

@@ -46,8 +46,11 @@ class SessionRepository:
         start: datetime | None,
         end: datetime | None,
         state: str | None,
+        patient_id: uuid.UUID | None = None,
     ) -> Sequence[InfusionSession]:
         stmt = select(InfusionSession).where(InfusionSession.clinic_id == clinic_id)
+        if patient_id is not None:
+            stmt = stmt.where(InfusionSession.patient_id == patient_id)
         if start is not None:
             stmt = stmt.where(InfusionSession.scheduled_for >= start)
         if end is not None:

@@ -178,11 +178,9 @@ async def check_in_page(
     version = await protocols_service.get_version(
         db, principal.clinic_id, session.protocol_version_id
     )
-    devices = [
-        d
-        for d in await devices_service.list_devices(db, principal.clinic_id)
-        if d.chair_id == session.chair_id and d.revoked_at is None
-    ]
+    devices = await devices_service.devices_on_chair(
+        db, clinic_id=principal.clinic_id, chair_id=session.chair_id
+    )
     scales = scale_definitions()
     return render(
         request,
@@ -202,15 +200,6 @@ async def check_in_page(
     )
 
 
-async def _course(
-    db: AsyncSession, clinic_id: uuid.UUID, patient_id: uuid.UUID, tz: Any
-) -> list[Any]:
-    rows = await sessions_service.list_sessions(
-        db, clinic_id=clinic_id, day=None, state=None, timezone=tz
-    )
-    return [r for r in rows if r.patient_id == patient_id]
-
-
 @router.get("/patients/{patient_id}", response_model=None)
 async def patient_page(
     patient_id: uuid.UUID,
@@ -227,7 +216,15 @@ async def patient_page(
     patient = await patients_service.get_patient(
         db, clinic_id=principal.clinic_id, patient_id=patient_id, actor=principal.actor, now=now
     )
-    course = await _course(db, principal.clinic_id, patient_id, settings.timezone)
+    # Filtered in SQL: the clinic-wide listing stops at 500 sessions.
+    course = await sessions_service.list_sessions(
+        db,
+        clinic_id=principal.clinic_id,
+        day=None,
+        state=None,
+        timezone=settings.timezone,
+        patient_id=patient_id,
+    )
     screenings = await screening_service.list_screenings(
         db, clinic_id=principal.clinic_id, patient_id=patient_id
     )

@@ -164,13 +164,18 @@ async def list_sessions(
     day: date | None,
     state: SessionState | None,
     timezone: ZoneInfo,
+    patient_id: uuid.UUID | None = None,
 ) -> Sequence[InfusionSession]:
-    """Sessions of the clinic scheduled on `day` (the clinic's local calendar day) and/or in
-    `state`, by scheduled time."""
+    """Sessions of the clinic scheduled on `day` (the clinic's local calendar day), in
+    `state` and/or of one patient, by scheduled time."""
     start = end = None
     if day is not None:
         start = datetime.combine(day, time(0), tzinfo=timezone)
         end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=timezone)
     return await SessionRepository(db).in_clinic(
-        clinic_id, start=start, end=end, state=None if state is None else str(state)
+        clinic_id,
+        start=start,
+        end=end,
+        state=None if state is None else str(state),
+        patient_id=patient_id,
     )

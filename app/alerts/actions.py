@@ -11,7 +11,7 @@ from app.alerts.domain import Clear, UnknownAlarm, acknowledge
 from app.alerts.domain.codec import episode_from_name, state_to_json
 from app.alerts.engine import lock_state
 from app.alerts.models import Alarm
-from app.alerts.records import alarm_event, cleared_values, history_entry
+from app.alerts.records import alarm_event, clear, history_entry
 from app.alerts.repository import ACTIVE, AlarmRepository
 from app.audit import service as audit_service
 from app.auth.domain import Principal
@@ -86,9 +86,7 @@ async def acknowledge_alarm(
     events: list[NewEvent] = [alarm_event("alarm_acknowledged", alarm, now)]
     if clears:
         reason = "acknowledged after its condition ended"
-        for key, value in cleared_values(now, reason).items():
-            setattr(alarm, key, value)
-        alarm.history = [*alarm.history, history_entry("cleared", now, reason=reason)]
+        clear(alarm, now, reason)
         events.append(alarm_event("alarm_cleared", alarm, now))
     # Audit before events: the audit chain lock is always taken before stream locks.
     await _audit(db, principal, alarm, "ALARM_ACKNOWLEDGED", now, note=note, cleared=clears)

@@ -30,8 +30,15 @@ from app.alerts.domain import (
 )
 from app.alerts.domain.codec import episode_name, state_from_json, state_to_json
 from app.alerts.models import Alarm, AlarmEngineState
-from app.alerts.records import alarm_event, cleared_values, history_entry, rule_message
-from app.alerts.repository import ACTIVE, AlarmRepository
+from app.alerts.records import (
+    alarm_event,
+    clear,
+    history_entry,
+    new_alarm_values,
+    risen_values,
+    rule_message,
+)
+from app.alerts.repository import AlarmRepository
 from app.protocols.domain import Metric, Phase
 from app.protocols.domain.alarms import AlarmRule
 from app.realtime.service import NewEvent
@@ -177,31 +184,24 @@ async def _apply(
     if isinstance(action, Raise):
         name = episode_name(action.key)
         alarm = await repo.insert_if_episode_free(
-            {
-                "id": uuid.uuid4(),
-                "clinic_id": loaded.row.clinic_id,
-                "session_id": loaded.row.id,
-                "kind": "physiological",
-                "episode": name,
-                "open_episode": name,
-                "state": ACTIVE,
-                "metric": action.key.metric.value,
-                "rule_id": action.rule_id,
-                "priority": action.priority.value,
-                "limit_value": action.limit,
-                "message": message,
-                "action": rule.action,
-                "protocol_version_id": loaded.version.id,
-                "protocol_sha256": loaded.row.protocol_sha256,
-                "phase": phase.value,
-                "reading_ids": list(action.reading_ids),
-                "late": action.late,
-                "condition_present": True,
-                "raised_at": now,
-                "priority_since": now,
-                "last_annunciated_at": now,
-                "history": [history_entry("raised", now, priority=action.priority.value)],
-            }
+            new_alarm_values(
+                clinic_id=loaded.row.clinic_id,
+                session_id=loaded.row.id,
+                protocol_version_id=loaded.version.id,
+                protocol_sha256=loaded.row.protocol_sha256,
+                phase=phase.value,
+                kind="physiological",
+                episode=name,
+                rule_id=action.rule_id,
+                priority=action.priority.value,
+                message=message,
+                now=now,
+                metric=action.key.metric.value,
+                limit=action.limit,
+                action=rule.action,
+                reading_ids=action.reading_ids,
+                late=action.late,
+            )
         )
         if alarm is None:
             log.warning("alarm_episode_already_active", session_id=str(loaded.row.id), episode=name)
@@ -213,24 +213,13 @@ async def _apply(
         log.warning("alarm_row_missing", session_id=str(loaded.row.id), action=repr(action))
         return None
     if isinstance(action, RaisePriority):
+        for column, value in risen_values(alarm, action.priority.value, message, now).items():
+            setattr(alarm, column, value)
         alarm.rule_id = action.rule_id
-        alarm.priority = action.priority.value
         alarm.limit_value = action.limit
-        alarm.message = message
         alarm.action = rule.action
         alarm.reading_ids = [*alarm.reading_ids, *action.reading_ids]
         alarm.late = alarm.late or action.late
-        alarm.condition_present = True
-        alarm.priority_since = now
-        alarm.last_annunciated_at = now
-        # A rise needs a new acknowledgement, restarts escalation and cancels silence (DESIGN §7).
-        alarm.acknowledged_at = None
-        alarm.escalated_at = None
-        alarm.silenced_until = None
-        alarm.history = [
-            *alarm.history,
-            history_entry("priority_raised", now, priority=action.priority.value),
-        ]
         return alarm_event("alarm_priority_raised", alarm, now)
     if isinstance(action, ConditionEnded):
         alarm.condition_present = False
@@ -238,8 +227,6 @@ async def _apply(
         return alarm_event("alarm_condition_ended", alarm, now)
     if isinstance(action, Clear):
         reason = "condition ended" if action.acknowledged else "condition ended, unacknowledged"
-        for key, value in cleared_values(now, reason).items():
-            setattr(alarm, key, value)
-        alarm.history = [*alarm.history, history_entry("cleared", now, reason=reason)]
+        clear(alarm, now, reason)
         del active[alarm.episode]
         return alarm_event("alarm_cleared", alarm, now)

@@ -17,7 +17,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.domain import (
-    AlarmTiming,
     TechnicalChange,
     TechnicalInputs,
     TechnicalKind,
@@ -28,8 +27,9 @@ from app.alerts.domain import (
 )
 from app.alerts.engine import monitored_phase
 from app.alerts.models import Alarm
-from app.alerts.records import alarm_event, cleared_values, history_entry
-from app.alerts.repository import ACTIVE, AlarmRepository
+from app.alerts.records import alarm_event, cleared_values, new_alarm_values, risen_values
+from app.alerts.repository import AlarmRepository
+from app.alerts.views import timing_of
 from app.clinics import service as clinics_service
 from app.core.config import Settings
 from app.core.errors import AppError
@@ -48,18 +48,6 @@ log = structlog.get_logger(__name__)
 
 TECHNICAL = "technical"
 ESCALATED = "alarm_escalated"
-
-
-def _timing(alarm: Alarm) -> AlarmTiming:
-    return AlarmTiming(
-        priority=Priority(alarm.priority),
-        priority_since=alarm.priority_since,
-        acknowledged_at=alarm.acknowledged_at,
-        escalated_at=alarm.escalated_at,
-        condition_present=alarm.condition_present,
-        last_annunciated_at=alarm.last_annunciated_at,
-        silenced_until=alarm.silenced_until,
-    )
 
 
 async def _loaded(
@@ -121,7 +109,7 @@ async def run_alarm_timers(
         if loaded is None:
             continue
         settings = loaded.protocol.alarms.escalation
-        timing = _timing(alarm)
+        timing = timing_of(alarm)
         event: NewEvent | None = None
         if escalation_due(timing, settings, now):
             if await repo.update_if(
@@ -234,54 +222,27 @@ async def _apply_technical(
     name = f"{TECHNICAL}:{change.kind.value}"
     if change.change == "raise":
         return await repo.insert_if_episode_free(
-            {
-                "id": uuid.uuid4(),
-                "clinic_id": row.clinic_id,
-                "session_id": row.id,
-                "kind": TECHNICAL,
-                "episode": name,
-                "open_episode": name,
-                "state": ACTIVE,
-                "metric": None,
-                "rule_id": change.kind.value,
-                "priority": change.priority.value,
-                "limit_value": None,
-                "message": change.message,
-                "action": None,
-                "protocol_version_id": loaded.version.id,
-                "protocol_sha256": row.protocol_sha256,
-                "phase": phase.value,
-                "reading_ids": [],
-                "late": False,
-                "condition_present": True,
-                "raised_at": now,
-                "priority_since": now,
-                "last_annunciated_at": now,
-                "history": [history_entry("raised", now, priority=change.priority.value)],
-            }
+            new_alarm_values(
+                clinic_id=row.clinic_id,
+                session_id=row.id,
+                protocol_version_id=loaded.version.id,
+                protocol_sha256=row.protocol_sha256,
+                phase=phase.value,
+                kind=TECHNICAL,
+                episode=name,
+                rule_id=change.kind.value,
+                priority=change.priority.value,
+                message=change.message,
+                now=now,
+            )
         )
     alarm = active[change.kind]
     if change.change == "rise":
-        values: dict[str, Any] = {
-            "priority": change.priority.value,
-            "message": change.message,
-            "priority_since": now,
-            "last_annunciated_at": now,
-            "acknowledged_at": None,
-            "escalated_at": None,
-            "silenced_until": None,
-            "history": [
-                *alarm.history,
-                history_entry("priority_raised", now, priority=change.priority.value),
-            ],
-        }
+        values = risen_values(alarm, change.priority.value, change.message, now)
         where = [Alarm.priority == alarm.priority]
     else:
         reason = "cause gone"
-        values = {
-            **cleared_values(now, reason),
-            "history": [*alarm.history, history_entry("cleared", now, reason=reason)],
-        }
+        values = cleared_values(alarm, now, reason)
         where = []
     if not await repo.update_if(alarm.id, where, values):
         return None
@@ -340,11 +301,7 @@ async def _clear_ended(repo: AlarmRepository, monitored: set[uuid.UUID], now: da
     for alarm in await repo.all_active():
         if alarm.session_id in monitored:
             continue
-        values = {
-            **cleared_values(now, reason),
-            "history": [*alarm.history, history_entry("cleared", now, reason=reason)],
-        }
-        if await repo.update_if(alarm.id, [], values):
+        if await repo.update_if(alarm.id, [], cleared_values(alarm, now, reason)):
             alarm = await repo.reload(alarm.id)
             await realtime_service.append(
                 db=repo.session,

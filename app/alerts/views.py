@@ -13,22 +13,32 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts.domain import AlarmTiming, timers
 from app.alerts.models import Alarm
 from app.alerts.repository import AlarmRepository
+from app.protocols.domain import Priority
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def timing_of(alarm: Alarm) -> AlarmTiming:
+    """What the pure timer rules need of an alarm record."""
+    return AlarmTiming(
+        priority=Priority(alarm.priority),
+        priority_since=alarm.priority_since,
+        acknowledged_at=alarm.acknowledged_at,
+        escalated_at=alarm.escalated_at,
+        condition_present=alarm.condition_present,
+        last_annunciated_at=alarm.last_annunciated_at,
+        silenced_until=alarm.silenced_until,
+    )
+
+
 def sounding(alarm: Alarm, now: datetime) -> bool:
-    """Whether boards should sound this alarm now (DESIGN §7): active, not silenced, and not
-    acknowledged or re-annunciated since its acknowledgement."""
-    if alarm.state != "active":
-        return False
-    if alarm.silenced_until is not None and alarm.silenced_until > now:
-        return False
-    return alarm.acknowledged_at is None or alarm.last_annunciated_at > alarm.acknowledged_at
+    """Whether boards should sound this alarm now: active, and sounding by the timer rules."""
+    return alarm.state == "active" and timers.sounding(timing_of(alarm), now)
 
 
 def alarm_view(alarm: Alarm, now: datetime) -> dict[str, Any]:

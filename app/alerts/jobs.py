@@ -255,6 +255,10 @@ async def run_technical_alarms(db: AsyncSession, now: datetime) -> int:
     repo = AlarmRepository(db)
     done = 0
     monitored: set[uuid.UUID] = set()
+    # One read of every active alarm per run, not one per session.
+    by_session: dict[uuid.UUID, list[Alarm]] = {}
+    for existing in await repo.all_active():
+        by_session.setdefault(existing.session_id, []).append(existing)
     for clinic_id, session_id in await sessions_service.active_sessions(db):
         try:
             loaded = await load(db, clinic_id=clinic_id, session_id=session_id)
@@ -277,7 +281,7 @@ async def run_technical_alarms(db: AsyncSession, now: datetime) -> int:
         )
         active = {
             TechnicalKind(a.rule_id): a
-            for a in await repo.active_for_sessions([session_id])
+            for a in by_session.get(session_id, ())
             if a.kind == TECHNICAL
         }
         current = {kind: Priority(a.priority) for kind, a in active.items()}
@@ -290,17 +294,16 @@ async def run_technical_alarms(db: AsyncSession, now: datetime) -> int:
         if events:
             await realtime_service.append(db, clinic_id=clinic_id, events=events, now=now)
             done += len(events)
-    return done + await _clear_ended(repo, monitored, now)
+    ended = [a for sid, alarms in by_session.items() if sid not in monitored for a in alarms]
+    return done + await _clear_ended(repo, ended, now)
 
 
-async def _clear_ended(repo: AlarmRepository, monitored: set[uuid.UUID], now: datetime) -> int:
+async def _clear_ended(repo: AlarmRepository, ended: list[Alarm], now: datetime) -> int:
     """Alarms left active on a session that is no longer monitored (e.g. cancelled after
     check-in) are cleared: nobody can act on them any more."""
     done = 0
     reason = "session no longer monitored"
-    for alarm in await repo.all_active():
-        if alarm.session_id in monitored:
-            continue
+    for alarm in ended:
         if await repo.update_if(alarm.id, [], cleared_values(alarm, now, reason)):
             alarm = await repo.reload(alarm.id)
             await realtime_service.append(

@@ -43,7 +43,7 @@ from app.protocols.domain import Metric, Phase
 from app.protocols.domain.alarms import AlarmRule
 from app.realtime.service import NewEvent
 from app.sessions.models import InfusionSession
-from app.sessions.service.common import Loaded, load
+from app.sessions.service.common import Loaded, Pinned, load_pinned
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +94,7 @@ def baseline_of(row: InfusionSession) -> dict[Metric, float]:
     return out
 
 
-def rules_by_id(loaded: Loaded) -> dict[str, AlarmRule]:
+def rules_by_id(loaded: Loaded | Pinned) -> dict[str, AlarmRule]:
     return {rule.id: rule for rule in loaded.protocol.alarms.rules}
 
 
@@ -109,9 +109,10 @@ async def lock_state(
 
 
 async def evaluate_stored(
-    db: AsyncSession, *, clinic_id: uuid.UUID, readings: Sequence[StoredReading], now: datetime
+    db: AsyncSession, *, readings: Sequence[StoredReading], now: datetime
 ) -> Evaluation:
-    """Evaluate newly stored readings per session, in session id order (a fixed lock order).
+    """Evaluate newly stored readings per session; engine state rows are locked in session id
+    order (a fixed lock order). One query of each kind serves every session of the batch.
 
     Readings of sessions outside the monitored phases are stored but raise nothing (issue 7
     point 1). Side effects: alarm rows, the engine state rows; events are returned.
@@ -120,25 +121,49 @@ async def evaluate_stored(
     by_session: dict[uuid.UUID, list[StoredReading]] = {}
     for reading in readings:
         by_session.setdefault(reading.session_id, []).append(reading)
-    for session_id in sorted(by_session):
-        loaded = await load(db, clinic_id=clinic_id, session_id=session_id)
-        phase = monitored_phase(loaded.row.state)
-        if phase is None:
-            continue
-        await _evaluate_session(db, loaded, phase, by_session[session_id], now, result)
+    if not by_session:
+        return result
+    pinned = await load_pinned(db, list(by_session))
+    phases = {
+        sid: phase
+        for sid, p in pinned.items()
+        if (phase := monitored_phase(p.row.state)) is not None
+    }
+    if not phases:
+        return result
+    repo = AlarmRepository(db)
+    engine_rows = await repo.lock_engine_states(
+        list(phases), empty=state_to_json(AlarmState()), now=now
+    )
+    active: dict[uuid.UUID, dict[str, Alarm]] = {sid: {} for sid in phases}
+    for alarm in await repo.active_for_sessions(sorted(phases)):
+        active[alarm.session_id][alarm.episode] = alarm
+    for session_id in sorted(phases):
+        await _evaluate_session(
+            repo,
+            pinned[session_id],
+            phases[session_id],
+            engine_rows[session_id],
+            active[session_id],
+            by_session[session_id],
+            now,
+            result,
+        )
     return result
 
 
 async def _evaluate_session(
-    db: AsyncSession,
-    loaded: Loaded,
+    repo: AlarmRepository,
+    loaded: Pinned,
     phase: Phase,
+    engine_row: AlarmEngineState,
+    active: dict[str, Alarm],
     batch: Sequence[StoredReading],
     now: datetime,
     result: Evaluation,
 ) -> None:
     settings = loaded.protocol.alarms
-    engine_row, state = await lock_state(db, loaded, now)
+    state = state_from_json(engine_row.state, rules_by_id(loaded))
     points = [
         ReadingPoint(r.metric, r.value, r.observed_at, str(r.reading_id), r.late) for r in batch
     ]
@@ -155,8 +180,6 @@ async def _evaluate_session(
     engine_row.state = state_to_json(decision.state)
     engine_row.updated_at = now
     values = {str(r.reading_id): r.value for r in batch}
-    repo = AlarmRepository(db)
-    active = {a.episode: a for a in await repo.active_for_sessions([loaded.row.id])}
     for action in decision.actions:
         if isinstance(action, MarkLate):
             result.late_reading_ids.add(uuid.UUID(action.reading_id))
@@ -168,7 +191,7 @@ async def _evaluate_session(
 
 async def _apply(
     repo: AlarmRepository,
-    loaded: Loaded,
+    loaded: Pinned,
     phase: Phase,
     active: dict[str, Alarm],
     action: Action,

@@ -42,6 +42,36 @@ class AlarmRepository:
         assert row is not None
         return row
 
+    async def lock_engine_states(
+        self, session_ids: Sequence[uuid.UUID], *, empty: dict[str, Any], now: datetime
+    ) -> dict[uuid.UUID, AlarmEngineState]:
+        """`lock_engine_state` for many sessions: existing rows locked in session id order
+        (the lock order of every evaluation), missing ones created and locked after."""
+        wanted = sorted(set(session_ids))
+        if not wanted:
+            return {}
+        found = await self._locked(wanted)
+        missing = [sid for sid in wanted if sid not in found]
+        if missing:
+            await self.session.execute(
+                self._insert()(AlarmEngineState).on_conflict_do_nothing(
+                    index_elements=["session_id"]
+                ),
+                [{"session_id": sid, "state": empty, "updated_at": now} for sid in missing],
+            )
+            found.update(await self._locked(missing))
+        return found
+
+    async def _locked(self, session_ids: list[uuid.UUID]) -> dict[uuid.UUID, AlarmEngineState]:
+        stmt = (
+            select(AlarmEngineState)
+            .where(AlarmEngineState.session_id.in_(session_ids))
+            .order_by(AlarmEngineState.session_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {row.session_id: row for row in (await self.session.scalars(stmt)).all()}
+
     async def insert_if_episode_free(self, values: dict[str, Any]) -> Alarm | None:
         """Insert an active alarm unless its episode already has one (unique open_episode)."""
         stmt = (

@@ -2,13 +2,70 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import Boolean, Float, Table, bindparam, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import UtcDateTime
 from app.devices.models import Device, DeviceKey
+
+
+@dataclass(frozen=True, slots=True)
+class IngestCounts:
+    """What one ingest transaction adds to a device's counters."""
+
+    device_id: uuid.UUID
+    accepted: int
+    rejected: int
+    unrouted: int
+    last_reading_at: datetime | None
+    skew_s: float | None
+    skewed: bool
+
+
+_DEVICES = cast(Table, Device.__table__)
+# One cached statement for every device of a group commit (executemany). A NULL newest
+# reading or skew leaves the stored value as it is.
+_RECORD_INGEST = (
+    update(_DEVICES)
+    .where(_DEVICES.c.id == bindparam("b_id"))
+    .values(
+        accepted_count=_DEVICES.c.accepted_count + bindparam("b_accepted"),
+        rejected_count=_DEVICES.c.rejected_count + bindparam("b_rejected"),
+        unrouted_count=_DEVICES.c.unrouted_count + bindparam("b_unrouted"),
+        last_seen_at=bindparam("b_now", type_=UtcDateTime()),
+        last_reading_at=case(
+            (bindparam("b_newest", type_=UtcDateTime()).is_(None), _DEVICES.c.last_reading_at),
+            (_DEVICES.c.last_reading_at.is_(None), bindparam("b_newest", type_=UtcDateTime())),
+            (
+                _DEVICES.c.last_reading_at < bindparam("b_newest", type_=UtcDateTime()),
+                bindparam("b_newest", type_=UtcDateTime()),
+            ),
+            else_=_DEVICES.c.last_reading_at,
+        ),
+        clock_skew_s=case(
+            (bindparam("b_skew", type_=Float()).is_(None), _DEVICES.c.clock_skew_s),
+            else_=bindparam("b_skew", type_=Float()),
+        ),
+        clock_skewed_since=case(
+            (bindparam("b_skew", type_=Float()).is_(None), _DEVICES.c.clock_skewed_since),
+            (
+                bindparam("b_skewed", type_=Boolean()),
+                case(
+                    (
+                        _DEVICES.c.clock_skewed_since.is_(None),
+                        bindparam("b_now", type_=UtcDateTime()),
+                    ),
+                    else_=_DEVICES.c.clock_skewed_since,
+                ),
+            ),
+            else_=None,
+        ),
+    )
+)
 
 
 class DeviceRepository:
@@ -38,6 +95,18 @@ class DeviceRepository:
             )
         ).first()
         return None if row is None else (row[0], row[1])
+
+    async def keys_with_devices(
+        self, key_hashes: Sequence[str]
+    ) -> dict[str, tuple[DeviceKey, Device]]:
+        if not key_hashes:
+            return {}
+        rows = await self.session.execute(
+            select(DeviceKey, Device)
+            .join(Device, Device.id == DeviceKey.device_id)
+            .where(DeviceKey.key_hash.in_(sorted(set(key_hashes))))
+        )
+        return {key.key_hash: (key, device) for key, device in rows}
 
     async def keys(self, device_id: uuid.UUID) -> Sequence[DeviceKey]:
         stmt = (
@@ -95,3 +164,25 @@ class DeviceRepository:
                 else None
             )
         await self.session.execute(update(Device).where(Device.id == device_id).values(values))
+
+    async def record_ingest_many(self, counts: Sequence[IngestCounts], *, now: datetime) -> None:
+        """Add each device's counts in one executemany UPDATE, in device id order (the lock
+        order of concurrent group commits)."""
+        if not counts:
+            return
+        await self.session.execute(
+            _RECORD_INGEST,
+            [
+                {
+                    "b_id": c.device_id,
+                    "b_accepted": c.accepted,
+                    "b_rejected": c.rejected,
+                    "b_unrouted": c.unrouted,
+                    "b_now": now,
+                    "b_newest": c.last_reading_at,
+                    "b_skew": c.skew_s,
+                    "b_skewed": c.skewed,
+                }
+                for c in sorted(counts, key=lambda c: c.device_id)
+            ],
+        )

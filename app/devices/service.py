@@ -14,8 +14,10 @@ from app.audit.domain import Actor
 from app.clinics import service as clinics_service
 from app.core import security
 from app.core.errors import Conflict, NotFound
+from app.core.throttle import report_failed_credential
 from app.devices.models import Device, DeviceKey
 from app.devices.repository import DeviceRepository
+from app.devices.repository import IngestCounts as IngestCounts
 from app.devices.schemas import DeviceCreate, DeviceStatus, DeviceUpdate, UnmappedCodeCount
 
 KEY_PREFIX = "kmd_"
@@ -202,16 +204,34 @@ async def revoke_device(
 
 
 async def authenticate(db: AsyncSession, api_key: str, *, now: datetime) -> Device | None:
-    """The device holding this key, or None when the key is unknown, expired or revoked."""
-    found = await DeviceRepository(db).key_with_device(security.sha256_hex(api_key))
-    if found is None:
-        return None
-    key, device = found
-    if device.revoked_at is not None or not _key_usable(key, now):
-        return None
-    if device.last_seen_at is None or now - device.last_seen_at >= _SEEN_RESOLUTION:
-        device.last_seen_at = now
+    """The device holding this key, or None when the key is unknown, expired or revoked (a
+    failure counted against the caller's address by the device-key throttle)."""
+    device = (await authenticate_many(db, [api_key], now=now))[api_key]
+    if device is None:
+        report_failed_credential(api_key)
     return device
+
+
+async def authenticate_many(
+    db: AsyncSession, api_keys: Sequence[str], *, now: datetime
+) -> dict[str, Device | None]:
+    """`authenticate` for the keys of a group commit, with one query."""
+    hashes = {key: security.sha256_hex(key) for key in api_keys}
+    found = await DeviceRepository(db).keys_with_devices(list(hashes.values()))
+    out: dict[str, Device | None] = {}
+    for api_key, key_hash in hashes.items():
+        pair = found.get(key_hash)
+        if pair is None:
+            out[api_key] = None
+            continue
+        key, device = pair
+        if device.revoked_at is not None or not _key_usable(key, now):
+            out[api_key] = None
+            continue
+        if device.last_seen_at is None or now - device.last_seen_at >= _SEEN_RESOLUTION:
+            device.last_seen_at = now
+        out[api_key] = device
+    return out
 
 
 async def list_devices(db: AsyncSession, clinic_id: uuid.UUID) -> Sequence[Device]:
@@ -254,30 +274,11 @@ async def devices_on_chair(
     ]
 
 
-async def record_ingest(
-    db: AsyncSession,
-    *,
-    device_id: uuid.UUID,
-    accepted: int,
-    rejected: int,
-    unrouted: int,
-    last_reading_at: datetime | None,
-    skew_s: float | None,
-    skewed: bool,
-    now: datetime,
-) -> None:
-    """Count a message's readings on the device (increments in SQL: concurrent messages of one
-    device must not lose counts) and keep its clock-skew estimate and flag."""
-    await DeviceRepository(db).record_ingest(
-        device_id,
-        accepted=accepted,
-        rejected=rejected,
-        unrouted=unrouted,
-        last_reading_at=last_reading_at,
-        skew_s=skew_s,
-        skewed=skewed,
-        now=now,
-    )
+async def record_ingest(db: AsyncSession, counts: Sequence[IngestCounts], *, now: datetime) -> None:
+    """Count each device's readings of an ingest transaction (increments in SQL: concurrent
+    transactions of one device must not lose counts) and keep its clock-skew estimate and
+    flag; at most one entry per device."""
+    await DeviceRepository(db).record_ingest_many(counts, now=now)
 
 
 async def record_ingest_socket(

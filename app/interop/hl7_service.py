@@ -178,13 +178,7 @@ async def receive(
     if local_rejects:
         await devices_service.record_ingest(
             db,
-            device_id=device.id,
-            accepted=0,
-            rejected=local_rejects,
-            unrouted=0,
-            last_reading_at=None,
-            skew_s=None,
-            skewed=False,
+            [devices_service.IngestCounts(device.id, 0, local_rejects, 0, None, None, False)],
             now=now,
         )
     code = AckCode.AA if usable else AckCode.AE

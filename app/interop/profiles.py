@@ -108,9 +108,9 @@ async def patient_mismatch(db: AsyncSession, device: Device, content: oru.OruCon
     times = [r.observed_at for r in content.readings]
     if not content.patient_ids or device.chair_id is None or not times:
         return None
-    windows = await monitoring_windows(
-        db, chair_id=device.chair_id, start=min(times), end=max(times)
-    )
+    chair_id = device.chair_id
+    on_chairs = await monitoring_windows(db, chair_ids=[chair_id], start=min(times), end=max(times))
+    windows = on_chairs.get(chair_id, [])
     sessions = {route(windows, t) for t in times} - {None}
     for session_id in sessions:
         assert session_id is not None

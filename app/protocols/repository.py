@@ -20,6 +20,12 @@ class ProtocolRepository:
             )
         )
 
+    async def by_ids(self, version_ids: Sequence[uuid.UUID]) -> Sequence[ProtocolVersion]:
+        if not version_ids:
+            return []
+        stmt = select(ProtocolVersion).where(ProtocolVersion.id.in_(list(version_ids)))
+        return (await self.session.scalars(stmt)).all()
+
     async def by_sha(self, clinic_id: uuid.UUID, sha256: str) -> ProtocolVersion | None:
         return await self.session.scalar(
             select(ProtocolVersion).where(

@@ -123,6 +123,12 @@ async def get_version(
     return version
 
 
+async def versions_by_id(
+    db: AsyncSession, version_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, ProtocolVersion]:
+    return {v.id: v for v in await ProtocolRepository(db).by_ids(version_ids)}
+
+
 async def list_versions(db: AsyncSession, clinic_id: uuid.UUID) -> Sequence[ProtocolVersion]:
     return await ProtocolRepository(db).all(clinic_id)
 

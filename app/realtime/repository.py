@@ -21,20 +21,25 @@ class EventRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def allocate(self, stream: str, count: int) -> int:
-        """Reserve ``count`` sequence numbers on a stream; returns the first.
+    async def allocate_many(self, counts: dict[str, int]) -> dict[str, int]:
+        """Reserve ``counts[stream]`` sequence numbers on each stream; returns each first.
 
-        One upsert: it creates the stream's row or bumps it, holding the row lock until commit,
-        so concurrent writers get consecutive, gap-free ranges (a rolled-back transaction
-        releases its range unused) and two first writers cannot both create the row.
+        One upsert: it creates each stream's row or bumps it, holding the row lock until
+        commit, so concurrent writers get consecutive, gap-free ranges (a rolled-back
+        transaction releases its range unused) and two first writers cannot both create a
+        row. Rows are taken in stream order, the lock order every writer follows.
         """
-        upsert = _insert(self.session)(EventStream).values(stream=stream, last_seq=count)
+        if not counts:
+            return {}
+        table = cast(Table, EventStream.__table__)
+        upsert = _insert(self.session)(table)
         stmt = upsert.on_conflict_do_update(
-            index_elements=[EventStream.stream],
-            set_={"last_seq": EventStream.last_seq + count},
-        ).returning(EventStream.last_seq)
-        last = (await self.session.execute(stmt)).scalar_one()
-        return int(last) - count + 1
+            index_elements=[table.c.stream],
+            set_={"last_seq": table.c.last_seq + upsert.excluded.last_seq},
+        ).returning(table.c.stream, table.c.last_seq, sort_by_parameter_order=True)
+        params = [{"stream": stream, "last_seq": counts[stream]} for stream in sorted(counts)]
+        result = await self.session.execute(stmt, params)
+        return {stream: int(last) - counts[stream] + 1 for stream, last in result}
 
     async def insert_many(self, rows: list[dict[str, object]]) -> None:
         """One executemany INSERT (no ORM objects, no RETURNING)."""

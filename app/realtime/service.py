@@ -56,20 +56,27 @@ async def append(
     Lock order: each stream's row stays locked until commit, so a transaction that also
     audits must write its audit row first (audit chain lock, then streams), as every use case
     does; the other order could deadlock with a session change on PostgreSQL."""
-    repo = EventRepository(db)
-    by_stream: dict[str, list[NewEvent]] = {}
-    for event in events:
+    return await append_many(db, [(clinic_id, event) for event in events], now=now)
+
+
+async def append_many(
+    db: AsyncSession, events: Sequence[tuple[uuid.UUID, NewEvent]], *, now: datetime
+) -> list[WrittenEvent]:
+    """`append` for the events of several clinics (a group commit of ingest messages): one
+    sequence allocation and one insert for all of them."""
+    by_stream: dict[str, list[tuple[uuid.UUID, NewEvent]]] = {}
+    for clinic_id, event in events:
         stream = (
             session_stream(event.session_id)
             if event.session_id is not None
             else clinic_stream(clinic_id)
         )
-        by_stream.setdefault(stream, []).append(event)
+        by_stream.setdefault(stream, []).append((clinic_id, event))
+    repo = EventRepository(db)
+    firsts = await repo.allocate_many({stream: len(batch) for stream, batch in by_stream.items()})
     rows: list[WrittenEvent] = []
-    # Sorted so two transactions touching the same streams lock them in the same order.
     for stream in sorted(by_stream):
-        batch = by_stream[stream]
-        first = await repo.allocate(stream, len(batch))
+        first = firsts[stream]
         rows.extend(
             WrittenEvent(
                 uuid.uuid4(),
@@ -81,7 +88,7 @@ async def append(
                 event.payload,
                 now,
             )
-            for offset, event in enumerate(batch)
+            for offset, (clinic_id, event) in enumerate(by_stream[stream])
         )
     await repo.insert_many(
         [

@@ -140,7 +140,6 @@ async def enter_readings(
     await repo.add_all(rows)
     alarms = await alerts_engine.evaluate_stored(
         db,
-        clinic_id=loaded.row.clinic_id,
         readings=[
             alerts_engine.StoredReading(
                 loaded.row.id, row.id, Metric(row.metric), row.value, row.observed_at, row.late

@@ -17,14 +17,22 @@ class ReadingRepository:
         self.session = session
 
     async def by_source_ids(
-        self, device_id: uuid.UUID, source_ids: Sequence[str]
-    ) -> list[VitalReading]:
-        if not source_ids:
-            return []
+        self, keys: Sequence[tuple[uuid.UUID, str]]
+    ) -> dict[tuple[uuid.UUID, str], VitalReading]:
+        """Stored readings by (device id, source id)."""
+        if not keys:
+            return {}
+        wanted = set(keys)
         stmt = select(VitalReading).where(
-            VitalReading.device_id == device_id, VitalReading.source_id.in_(source_ids)
+            VitalReading.device_id.in_(sorted({d for d, _ in wanted})),
+            VitalReading.source_id.in_(sorted({s for _, s in wanted})),
         )
-        return list((await self.session.scalars(stmt)).all())
+        rows = (await self.session.scalars(stmt)).all()
+        out: dict[tuple[uuid.UUID, str], VitalReading] = {}
+        for row in rows:
+            if row.device_id is not None and (row.device_id, row.source_id) in wanted:
+                out[(row.device_id, row.source_id)] = row
+        return out
 
     async def newest_per_metric(
         self, session_ids: Sequence[uuid.UUID]
@@ -43,8 +51,8 @@ class ReadingRepository:
                 out[(session_id, metric)] = newest
         return out
 
-    async def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[str]:
-        """Insert rows, skipping any whose (device, source id) exists; returns the inserted ids.
+    async def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[tuple[uuid.UUID, str]]:
+        """Insert rows, skipping any whose (device, source id) exists; returns the inserted keys.
 
         ON CONFLICT DO NOTHING makes two concurrent identical batches store each reading once.
         """
@@ -59,9 +67,10 @@ class ReadingRepository:
         stmt = (
             insert(table)
             .on_conflict_do_nothing(index_elements=["device_id", "source_id"])
-            .returning(table.c.source_id)
+            .returning(table.c.device_id, table.c.source_id)
         )
-        return set((await self.session.scalars(stmt, list(rows))).all())
+        result = await self.session.execute(stmt, list(rows))
+        return {(device_id, source_id) for device_id, source_id in result}
 
     async def latest_received(self, session_id: uuid.UUID) -> dict[str, datetime]:
         """Server receive time of the session's newest reading per metric (excluded ones too:

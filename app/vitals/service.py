@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,7 @@ from app.devices import service as devices_service
 from app.devices.models import Device
 from app.protocols.domain import Metric
 from app.realtime import service as realtime_service
-from app.realtime.service import NewEvent, WrittenEvent
+from app.realtime.service import NewEvent
 from app.sessions.service.windows import monitoring_windows
 from app.vitals import domain
 from app.vitals.domain import RawReading, Reading, Rejection, RetryKind, SessionWindow
@@ -42,7 +42,15 @@ class ReadingOutcome:
 class IngestOutcome:
     results: tuple[ReadingOutcome, ...]
     clock_skewed: bool
-    events: tuple[WrittenEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRequest:
+    """One device message of a group commit."""
+
+    device: Device
+    raws: Sequence[RawReading]
+    sent_at: datetime | None
 
 
 def _stored_as_reading(row: VitalReading) -> Reading:
@@ -74,12 +82,176 @@ def _retry_outcome(
     )
 
 
+@dataclass(slots=True)
+class _Message:
+    """A request on its way through `ingest_many`: its validated readings and outcomes."""
+
+    request: IngestRequest
+    validated: Sequence[Reading | Rejection]
+    newest_observed: datetime | None
+    skew_s: float | None
+    skewed: bool
+    received_at: datetime
+    outcomes: list[ReadingOutcome | None] = field(default_factory=list)
+
+    @property
+    def device(self) -> Device:
+        return self.request.device
+
+    def routing_time(self, reading: Reading) -> datetime:
+        # A skewed device clock cannot place its readings; the server's receive time can.
+        return self.received_at if self.skewed else reading.observed_at
+
+    @property
+    def accepted(self) -> list[Reading]:
+        return [v for v in self.validated if isinstance(v, Reading)]
+
+
+@dataclass(frozen=True, slots=True)
+class _New:
+    """A reading to insert: where it came from and where it goes."""
+
+    message: _Message
+    index: int
+    reading: Reading
+    session_id: uuid.UUID | None
+    row_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def _prepare(request: IngestRequest, received_at: datetime) -> _Message:
+    validated = domain.validate_batch(
+        request.raws, received_at=received_at, future_tolerance=domain.FUTURE_TOLERANCE
+    )
+    newest = max((r.observed_at for r in validated if isinstance(r, Reading)), default=None)
+    skew_s = domain.clock_skew_s(
+        received_at=received_at, sent_at=request.sent_at, newest_observed_at=newest
+    )
+    skewed = domain.is_clock_skewed(skew_s, limit_s=CLOCK_SKEW_LIMIT_S)
+    return _Message(
+        request, validated, newest, skew_s, skewed, received_at, [None] * len(validated)
+    )
+
+
 async def _windows(
-    db: AsyncSession, device: Device, times: Sequence[datetime]
-) -> list[SessionWindow]:
-    if device.chair_id is None or not times:
-        return []
-    return await monitoring_windows(db, chair_id=device.chair_id, start=min(times), end=max(times))
+    db: AsyncSession, messages: Sequence[_Message]
+) -> dict[uuid.UUID, list[SessionWindow]]:
+    times = [
+        m.routing_time(r) for m in messages if m.device.chair_id is not None for r in m.accepted
+    ]
+    chairs = [m.device.chair_id for m in messages if m.device.chair_id is not None]
+    if not times:
+        return {}
+    return await monitoring_windows(db, chair_ids=chairs, start=min(times), end=max(times))
+
+
+def _sort_out(
+    messages: Sequence[_Message],
+    stored: dict[tuple[uuid.UUID, str], VitalReading],
+    windows: dict[uuid.UUID, list[SessionWindow]],
+) -> dict[tuple[uuid.UUID, str], _New]:
+    """Outcomes of rejections and retries; the rest, routed, to insert (first copy wins)."""
+    to_insert: dict[tuple[uuid.UUID, str], _New] = {}
+    for message in messages:
+        device = message.device
+        chair_windows = windows.get(device.chair_id, []) if device.chair_id is not None else []
+        for index, item in enumerate(message.validated):
+            if isinstance(item, Rejection):
+                message.outcomes[index] = ReadingOutcome(
+                    item.source_id, "rejected", item.code.value, item.message
+                )
+                continue
+            key = (device.id, item.source_id)
+            previous = stored.get(key)
+            if previous is not None:
+                message.outcomes[index] = _retry_outcome(
+                    _stored_as_reading(previous), item, previous.session_id
+                )
+                continue
+            earlier = to_insert.get(key)
+            if earlier is not None:
+                message.outcomes[index] = _retry_outcome(earlier.reading, item, earlier.session_id)
+                continue
+            routed = domain.route(chair_windows, message.routing_time(item))
+            to_insert[key] = _New(
+                message, index, item, None if routed is None else uuid.UUID(routed)
+            )
+    return to_insert
+
+
+def _row(new: _New, *, late: bool, source: str) -> dict[str, Any]:
+    reading = new.reading
+    return {
+        "id": new.row_id,
+        "clinic_id": new.message.device.clinic_id,
+        "device_id": new.message.device.id,
+        "source_id": reading.source_id,
+        "source": source,
+        "session_id": new.session_id,
+        "metric": reading.metric.value,
+        "value": reading.value,
+        "unit": reading.unit,
+        "observed_at": reading.observed_at,
+        "utc_offset_minutes": reading.utc_offset_minutes,
+        "measurement_id": reading.measurement_id,
+        "original_value": reading.original_value,
+        "original_unit": reading.original_unit,
+        "received_at": new.message.received_at,
+        "late": late,
+        "entered_by": None,
+        "excluded_at": None,
+        "excluded_reason": None,
+    }
+
+
+def _reading_event(new: _New, *, late: bool, source: str) -> NewEvent:
+    reading = new.reading
+    return NewEvent(
+        type="reading" if new.session_id is not None else "reading_unrouted",
+        session_id=new.session_id,
+        payload={
+            "reading_id": str(new.row_id),
+            "source_id": reading.source_id,
+            "device_id": str(new.message.device.id),
+            "metric": reading.metric.value,
+            "value": reading.value,
+            "unit": reading.unit,
+            "observed_at": reading.observed_at.isoformat(),
+            "late": late,
+            "source": source,
+        },
+    )
+
+
+def _device_counts(messages: Sequence[_Message]) -> list[devices_service.IngestCounts]:
+    """One entry per device: a group commit may hold several messages of one device."""
+    by_device: dict[uuid.UUID, devices_service.IngestCounts] = {}
+    for message in messages:
+        done = [o for o in message.outcomes if o is not None]
+        created = [o for o in done if o.status == "created"]
+        mine = devices_service.IngestCounts(
+            message.device.id,
+            accepted=len(created),
+            rejected=sum(1 for o in done if o.status == "rejected"),
+            unrouted=sum(1 for o in created if o.session_id is None),
+            last_reading_at=message.newest_observed,
+            skew_s=message.skew_s,
+            skewed=message.skewed,
+        )
+        before = by_device.get(message.device.id)
+        if before is not None:
+            newest = [t for t in (before.last_reading_at, mine.last_reading_at) if t is not None]
+            has_skew = mine.skew_s is not None
+            mine = devices_service.IngestCounts(
+                mine.device_id,
+                accepted=before.accepted + mine.accepted,
+                rejected=before.rejected + mine.rejected,
+                unrouted=before.unrouted + mine.unrouted,
+                last_reading_at=max(newest, default=None),
+                skew_s=mine.skew_s if has_skew else before.skew_s,
+                skewed=mine.skewed if has_skew else before.skewed,
+            )
+        by_device[message.device.id] = mine
+    return list(by_device.values())
 
 
 async def ingest(
@@ -91,155 +263,104 @@ async def ingest(
     received_at: datetime,
     source: str = "device",
 ) -> IngestOutcome:
-    """Store a device's readings; one bad reading never rejects the others (DESIGN §6).
+    """Store one device message; see `ingest_many`."""
+    requests = [IngestRequest(device, raws, sent_at)]
+    return (await ingest_many(db, requests, received_at=received_at, source=source))[0]
+
+
+async def ingest_many(
+    db: AsyncSession,
+    requests: Sequence[IngestRequest],
+    *,
+    received_at: datetime,
+    source: str = "device",
+) -> list[IngestOutcome]:
+    """Store device messages; one bad reading never rejects the others (DESIGN §6).
 
     Each reading is created, a duplicate (same key and content: nothing changes), a conflict
     (same key, other content: nothing stored) or rejected with a code. Stored readings are
     routed to the session whose window on the device's chair holds their observed_at (the
     received_at while the device clock is flagged skewed), else kept as unrouted; each writes
     an event row. Side effects: device counters and clock-skew flag.
+
+    Messages of many devices (a group commit) cost one query of each kind, not one per
+    message; messages are handled in order, so a reading sent twice in one group is created
+    by the first copy and answered as a retry in the second.
     """
-    validated = domain.validate_batch(
-        raws, received_at=received_at, future_tolerance=domain.FUTURE_TOLERANCE
-    )
-    accepted = [v for v in validated if isinstance(v, Reading)]
-    newest_observed = max((r.observed_at for r in accepted), default=None)
-    skew_s = domain.clock_skew_s(
-        received_at=received_at, sent_at=sent_at, newest_observed_at=newest_observed
-    )
-    skewed = domain.is_clock_skewed(skew_s, limit_s=CLOCK_SKEW_LIMIT_S)
-
-    def routing_time(reading: Reading) -> datetime:
-        return received_at if skewed else reading.observed_at
-
+    messages = [_prepare(request, received_at) for request in requests]
     repo = ReadingRepository(db)
-    stored = {
-        row.source_id: row
-        for row in await repo.by_source_ids(device.id, [r.source_id for r in accepted])
-    }
-    windows = await _windows(db, device, [routing_time(r) for r in accepted])
-
-    outcomes: list[ReadingOutcome | None] = [None] * len(validated)
-    first_in_batch: dict[str, Reading] = {}
-    to_insert: dict[str, tuple[int, Reading, uuid.UUID | None]] = {}
-    for index, item in enumerate(validated):
-        if isinstance(item, Rejection):
-            outcomes[index] = ReadingOutcome(
-                item.source_id, "rejected", item.code.value, item.message
-            )
-            continue
-        previous = stored.get(item.source_id)
-        if previous is not None:
-            outcomes[index] = _retry_outcome(
-                _stored_as_reading(previous), item, previous.session_id
-            )
-            continue
-        if item.source_id in first_in_batch:
-            earlier = to_insert[item.source_id][2] if item.source_id in to_insert else None
-            outcomes[index] = _retry_outcome(first_in_batch[item.source_id], item, earlier)
-            continue
-        first_in_batch[item.source_id] = item
-        routed = domain.route(windows, routing_time(item))
-        to_insert[item.source_id] = (index, item, None if routed is None else uuid.UUID(routed))
+    stored = await repo.by_source_ids(
+        [(m.device.id, r.source_id) for m in messages for r in m.accepted]
+    )
+    to_insert = _sort_out(messages, stored, await _windows(db, messages))
 
     newest = await repo.newest_per_metric(
-        sorted({s for _, _, s in to_insert.values() if s is not None})
+        sorted({n.session_id for n in to_insert.values() if n.session_id is not None})
     )
-    rows = []
-    row_ids: dict[str, uuid.UUID] = {}
-    late_flags: dict[str, bool] = {}
-    for _, reading, session_id in to_insert.values():
-        key = (session_id, reading.metric.value) if session_id is not None else None
-        late = key is not None and key in newest and reading.observed_at < newest[key]
-        row_ids[reading.source_id] = uuid.uuid4()
-        late_flags[reading.source_id] = late
-        rows.append(
-            {
-                "id": row_ids[reading.source_id],
-                "clinic_id": device.clinic_id,
-                "device_id": device.id,
-                "source_id": reading.source_id,
-                "source": source,
-                "session_id": session_id,
-                "metric": reading.metric.value,
-                "value": reading.value,
-                "unit": reading.unit,
-                "observed_at": reading.observed_at,
-                "utc_offset_minutes": reading.utc_offset_minutes,
-                "measurement_id": reading.measurement_id,
-                "original_value": reading.original_value,
-                "original_unit": reading.original_unit,
-                "received_at": received_at,
-                "late": late,
-                "entered_by": None,
-                "excluded_at": None,
-                "excluded_reason": None,
-            }
+    late_flags: dict[tuple[uuid.UUID, str], bool] = {}
+    for key, new in to_insert.items():
+        found = (
+            None
+            if new.session_id is None
+            else newest.get((new.session_id, new.reading.metric.value))
         )
-    inserted = await repo.insert_new(rows)
-    lost_race = [sid for sid in to_insert if sid not in inserted]
+        late_flags[key] = found is not None and new.reading.observed_at < found
+    inserted = await repo.insert_new(
+        [_row(new, late=late_flags[key], source=source) for key, new in to_insert.items()]
+    )
+    lost_race = [key for key in to_insert if key not in inserted]
     if lost_race:
-        # A concurrent copy of this batch stored them first: answer as a retry would be answered.
-        winners = {row.source_id: row for row in await repo.by_source_ids(device.id, lost_race)}
-        for sid in lost_race:
-            index, reading, _ = to_insert[sid]
-            row = winners[sid]
-            outcomes[index] = _retry_outcome(_stored_as_reading(row), reading, row.session_id)
+        # A concurrent copy of this message stored them first: answer as a retry would be.
+        winners = await repo.by_source_ids(lost_race)
+        for key in lost_race:
+            new = to_insert.pop(key)
+            row = winners[key]
+            new.message.outcomes[new.index] = _retry_outcome(
+                _stored_as_reading(row), new.reading, row.session_id
+            )
 
-    created_rows = [
-        (row_ids[sid], late_flags[sid], *to_insert[sid]) for sid in to_insert if sid in inserted
-    ]
     alarms = await alerts_engine.evaluate_stored(
         db,
-        clinic_id=device.clinic_id,
         readings=[
-            alerts_engine.StoredReading(session_id, row_id, r.metric, r.value, r.observed_at, late)
-            for row_id, late, _, r, session_id in created_rows
-            if session_id is not None
+            alerts_engine.StoredReading(
+                new.session_id,
+                new.row_id,
+                new.reading.metric,
+                new.reading.value,
+                new.reading.observed_at,
+                late_flags[key],
+            )
+            for key, new in to_insert.items()
+            if new.session_id is not None
         ],
         now=received_at,
     )
     await repo.mark_late(alarms.late_reading_ids)
-    events: list[NewEvent] = []
-    for row_id, late, index, reading, session_id in created_rows:
-        outcomes[index] = ReadingOutcome(reading.source_id, "created", session_id=session_id)
-        events.append(
-            NewEvent(
-                type="reading" if session_id is not None else "reading_unrouted",
-                session_id=session_id,
-                payload={
-                    "reading_id": str(row_id),
-                    "source_id": reading.source_id,
-                    "device_id": str(device.id),
-                    "metric": reading.metric.value,
-                    "value": reading.value,
-                    "unit": reading.unit,
-                    "observed_at": reading.observed_at.isoformat(),
-                    "late": late or row_id in alarms.late_reading_ids,
-                    "source": source,
-                },
-            )
+    events: list[tuple[uuid.UUID, NewEvent]] = []
+    clinic_of_session: dict[uuid.UUID, uuid.UUID] = {}
+    for key, new in to_insert.items():
+        new.message.outcomes[new.index] = ReadingOutcome(
+            new.reading.source_id, "created", session_id=new.session_id
         )
-    events.extend(alarms.events)
-    written = await realtime_service.append(
-        db, clinic_id=device.clinic_id, events=events, now=received_at
+        late = late_flags[key] or new.row_id in alarms.late_reading_ids
+        clinic_id = new.message.device.clinic_id
+        events.append((clinic_id, _reading_event(new, late=late, source=source)))
+        if new.session_id is not None:
+            clinic_of_session[new.session_id] = clinic_id
+    events.extend(
+        (clinic_of_session[event.session_id], event)
+        for event in alarms.events
+        if event.session_id is not None
     )
+    await realtime_service.append_many(db, events, now=received_at)
+    await devices_service.record_ingest(db, _device_counts(messages), now=received_at)
 
-    created = [o for o in outcomes if o is not None and o.status == "created"]
-    await devices_service.record_ingest(
-        db,
-        device_id=device.id,
-        accepted=len(created),
-        rejected=sum(1 for o in outcomes if o is not None and o.status == "rejected"),
-        unrouted=sum(1 for o in created if o.session_id is None),
-        last_reading_at=newest_observed,
-        skew_s=skew_s,
-        skewed=skewed,
-        now=received_at,
-    )
-    final = tuple(o for o in outcomes if o is not None)
-    assert len(final) == len(validated)
-    return IngestOutcome(results=final, clock_skewed=skewed, events=tuple(written))
+    out: list[IngestOutcome] = []
+    for message in messages:
+        final = tuple(o for o in message.outcomes if o is not None)
+        assert len(final) == len(message.validated)
+        out.append(IngestOutcome(results=final, clock_skewed=message.skewed))
+    return out
 
 
 async def latest_received(db: AsyncSession, session_id: uuid.UUID) -> dict[Metric, datetime]:

@@ -141,9 +141,7 @@ class TestOutsideMonitoring:
             )
             for i in range(21)
         ]
-        result = await evaluate_stored(
-            db, clinic_id=flow.protocol.clinic_id, readings=readings, now=now
-        )
+        result = await evaluate_stored(db, readings=readings, now=now)
         assert (result.events, result.late_reading_ids) == ([], set())
         alarms = await db.scalar(select(func.count()).select_from(Alarm))
         assert alarms == 0

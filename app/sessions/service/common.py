@@ -125,6 +125,35 @@ async def load(
     return Loaded(row, version, protocol, history, to_machine(protocol, history))
 
 
+@dataclass(frozen=True, slots=True)
+class Pinned:
+    """A session row with its pinned protocol, without the history (what alarm evaluation of
+    an ingest batch needs, loaded for many sessions at once)."""
+
+    row: InfusionSession
+    version: ProtocolVersion
+    protocol: ProtocolDefinition
+
+
+async def load_pinned(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Pinned]:
+    """Sessions by id with their pinned protocol versions: two queries for any number."""
+    rows = await SessionRepository(db).by_ids(session_ids)
+    versions = await protocols_service.versions_by_id(
+        db, sorted({row.protocol_version_id for row in rows})
+    )
+    out: dict[uuid.UUID, Pinned] = {}
+    for row in rows:
+        version = versions[row.protocol_version_id]
+        if version.sha256 != row.protocol_sha256:
+            raise Conflict(
+                f"protocol version {version.id} no longer matches the SHA-256 the session pinned"
+            )
+        out[row.id] = Pinned(row, version, protocols_service.definition_of(version))
+    return out
+
+
 def blocker_dict(blocker: Blocker) -> dict[str, Any]:
     return {
         "code": str(blocker.code),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +13,13 @@ from app.vitals.domain import SessionWindow
 
 
 async def monitoring_windows(
-    db: AsyncSession, *, chair_id: uuid.UUID, start: datetime, end: datetime
-) -> list[SessionWindow]:
-    """Windows (check-in to discharge or cancel) that overlap [start, end] on the chair."""
-    rows = await MonitoringWindowQueries(db).on_chair(chair_id, start=start, end=end)
-    return [SessionWindow(str(session_id), begin, until) for session_id, begin, until in rows]
+    db: AsyncSession, *, chair_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> dict[uuid.UUID, list[SessionWindow]]:
+    """Per chair, the windows (check-in to discharge or cancel) that overlap [start, end]."""
+    rows = await MonitoringWindowQueries(db).on_chairs(chair_ids, start=start, end=end)
+    return {
+        chair_id: [
+            SessionWindow(str(session_id), begin, until) for session_id, begin, until in found
+        ]
+        for chair_id, found in rows.items()
+    }

@@ -25,6 +25,7 @@ from app.jobs import jobs
 from app.realtime import ws as board_ws
 from app.realtime.runtime import Realtime
 from app.vitals import ws as vitals_ws
+from app.vitals.batcher import IngestBatcher
 from app.web.router import router as web_router
 from app.web.router import static_files
 
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             if mllp is not None:
                 await mllp.stop()
             await scheduler.stop()
+            await _app.state.ingest_batcher.stop()
             await realtime.stop()
             await loop_lag.stop()
         await engine.dispose()
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         engine, after_commit=[realtime.on_commit], after_rollback=[realtime.on_rollback]
     )
     realtime.bind(app.state.sessionmaker)
+    app.state.ingest_batcher = IngestBatcher(app.state.sessionmaker, app.state.clock)
     app.state.realtime = realtime
     app.state.readiness_details = {"redis": realtime.redis_status}
     app.state.scheduler = Scheduler(

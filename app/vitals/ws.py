@@ -21,8 +21,9 @@ Protocol (JSON text frames):
   revoked key closes the socket with 1008. After an hour the server closes with 1001 so
   connections are refreshed; re-send whatever was not acknowledged after reconnecting.
 
-No database session is held between messages: the handshake, each message and each re-check
-use their own short transaction.
+No database session is held between messages: the handshake and each re-check use their own
+short transaction; messages share one with the messages of other connections that arrive
+while the previous one is being written (group commit, app/vitals/batcher.py).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from typing import Annotated, Any, Literal
 import structlog
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.websockets import WebSocketDisconnect
 
@@ -48,7 +48,7 @@ from app.core.errors import DATABASE_UNAVAILABLE
 from app.core.schemas import InputModel, UtcTimestamp
 from app.devices import service as devices_service
 from app.devices.models import Device
-from app.vitals import service as vitals_service
+from app.vitals.batcher import IngestBatcher, Refused, Revoked, Unavailable
 from app.vitals.domain import RawReading
 from app.vitals.schemas import (
     MAX_READINGS_PER_REQUEST,
@@ -197,6 +197,7 @@ class _Connection:
     device: Device
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: Clock
+    batcher: IngestBatcher
     retry_after_s: int
     max_length: int
     committed: int = 0
@@ -251,20 +252,12 @@ class _Connection:
             RawReading(r.id, r.metric, r.value, r.unit, r.observed_at, r.measurement_id)
             for r in msg.readings
         ]
-        try:
-            async with self.sessionmaker() as s, s.begin():
-                now = self.clock.now()
-                # Re-authenticated with every message: the device row is current (its chair
-                # binding may have changed) and a revoked key stops at once.
-                device = await devices_service.authenticate(s, self.key, now=now)
-                if device is None:
-                    raise _Stop(POLICY_VIOLATION, "device key revoked or expired")
-                outcome = await vitals_service.ingest(
-                    s, device=device, raws=raws, sent_at=msg.sent_at, received_at=now
-                )
-            # Leaving the block committed the transaction: only now may the device be answered.
-        except DATABASE_UNAVAILABLE as exc:
-            log.warning("ws_ingest_database_unavailable", error=type(exc).__name__)
+        # Shares a transaction with the messages of other connections (group commit) and
+        # returns once it is committed: only then may the device be answered.
+        result = await self.batcher.submit(self.key, raws, msg.sent_at)
+        if isinstance(result, Revoked):
+            raise _Stop(POLICY_VIOLATION, "device key revoked or expired")
+        if isinstance(result, Unavailable):
             return ErrorReply(
                 error="ServiceUnavailable",
                 detail=(
@@ -274,20 +267,19 @@ class _Connection:
                 ack=msg.msg_id,
                 retry=True,
             )
-        except sa_exc.DataError:
-            log.warning("ws_ingest_value_refused")
+        if isinstance(result, Refused):
             return ErrorReply(
                 error="ValidationError",
                 detail="readings: a value was refused by the database (out of range or not storable text)",
                 ack=msg.msg_id,
             )
-        self.device = device
+        self.device = result.device
         self.last_auth = asyncio.get_running_loop().time()
         self.committed += 1
         return AckReply(
             ack=msg.msg_id,
-            results=reading_results(outcome.results),
-            clock_skewed=outcome.clock_skewed,
+            results=reading_results(result.outcome.results),
+            clock_skewed=result.outcome.clock_skewed,
         )
 
     async def _sender(self) -> None:
@@ -371,6 +363,7 @@ async def ingest_socket(websocket: WebSocket) -> None:
         device=device,
         sessionmaker=sessionmaker,
         clock=clock,
+        batcher=state.ingest_batcher,
         retry_after_s=state.settings.retry_after_s,
         max_length=state.settings.max_body_bytes,
     )

@@ -182,7 +182,7 @@ async def test_database_unavailable_is_a_retryable_error_and_the_connection_stay
 
     async with live.connect() as ws:
         with monkeypatch.context() as patch:
-            patch.setattr(vitals_service, "ingest", unreachable)
+            patch.setattr(vitals_service, "ingest_many", unreachable)
             await ws.send(json.dumps({"msg_id": 9, "readings": [reading("u1")]}))
             got = await reply(ws)
         assert (got["type"], got["error"], got["ack"], got["retry"]) == (
@@ -260,7 +260,7 @@ async def test_a_value_the_database_refuses_is_an_error_not_a_retry(
     async def refused(*_args: Any, **_kwargs: Any) -> Any:
         raise sa_exc.DataError("INSERT", {}, ValueError())
 
-    monkeypatch.setattr(vitals_service, "ingest", refused)
+    monkeypatch.setattr(vitals_service, "ingest_many", refused)
     async with live.connect() as ws:
         await ws.send(json.dumps({"msg_id": 4, "readings": [reading("v1")]}))
         got = await reply(ws)

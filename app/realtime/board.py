@@ -22,6 +22,8 @@ from app.realtime.events import BoardEvent, from_row
 log = structlog.get_logger(__name__)
 
 BACKFILL_BATCH = 1000
+# Events per ``events`` frame at most for a board that asked for batched frames.
+FRAME_EVENTS = 500
 SESSION_ADDED = "session_added"
 
 
@@ -58,6 +60,7 @@ class BoardConnection:
         metrics: Metrics,
         queue_size: int,
         max_rate_hz: float | None = None,
+        batch: bool = False,
     ) -> None:
         self.clinic_id = clinic_id
         self.sessionmaker = sessionmaker
@@ -69,6 +72,10 @@ class BoardConnection:
         self.overflowed = asyncio.Event()
         self.sent = 0
         self.max_rate_hz = max_rate_hz
+        # Batched frames: what the send loop found waiting goes out as one ``events`` frame
+        # (a frame per event costs the server and the browser more than the event itself).
+        self.batch = batch
+        self._frame: list[str] | None = None
         # Coalescing: newest pending reading per (stream, metric), and when each stream may send.
         self._pending: dict[str, dict[str, BoardEvent]] = {}
         self._next_flush: dict[str, float] = {}
@@ -114,13 +121,34 @@ class BoardConnection:
                 item = await asyncio.wait_for(self.inbox.get(), timeout)
             except TimeoutError:
                 await self._flush_due(loop.time())
+                await self._send_frame()
                 continue
-            if item is PING:
-                await self._send(PING_TEXT)
-            elif item is POKE:
-                await self.catch_up()
-            elif isinstance(item, BoardEvent):
-                await self.handle(item, live=True)
+            if self.batch:
+                self._frame = []
+            await self._take(item)
+            while self._frame is not None and len(self._frame) < FRAME_EVENTS:
+                try:
+                    item = self.inbox.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                await self._take(item)
+            await self._send_frame()
+
+    async def _take(self, item: Item) -> None:
+        if item is PING:
+            await self._send_frame()
+            await self._send(PING_TEXT)
+            if self.batch:
+                self._frame = []
+        elif item is POKE:
+            await self.catch_up()
+        elif isinstance(item, BoardEvent):
+            await self.handle(item, live=True)
+
+    async def _send_frame(self) -> None:
+        frame, self._frame = self._frame, None
+        if frame:
+            await self._send('{"type":"events","events":[' + ",".join(frame) + "]}")
 
     async def handle(self, event: BoardEvent, *, live: bool) -> None:
         if event.stream not in self.last:
@@ -161,7 +189,10 @@ class BoardConnection:
             await self.backfill([new_stream])
 
     async def _deliver(self, event: BoardEvent, *, live: bool) -> None:
-        await self._send(event.text)
+        if self._frame is not None:
+            self._frame.append(event.text)
+        else:
+            await self._send(event.text)
         self.sent += 1
         self.metrics.board_events_sent.inc()
         if live:

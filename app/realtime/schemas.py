@@ -27,3 +27,8 @@ class BoardRequest(InputModel):
     subscribe: SubscribeIn | None = None
     resume: ResumeIn | None = None
     max_rate_hz: float | None = Field(default=None, gt=0, le=100)
+    batch: StrictBool = Field(
+        default=False,
+        description='live events arrive as {"type": "events", "events": [...]} frames holding '
+        "whatever was waiting, in order (fewer frames for busy clinics)",
+    )

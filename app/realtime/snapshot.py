@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import views as alerts_views
 from app.core.config import Settings
+from app.core.errors import NotFound
 from app.realtime import service as realtime_service
 from app.sessions import service as sessions_service
 from app.sessions.domain import ACTIVE_STATES
@@ -61,11 +62,15 @@ async def build_snapshot(
     seqs = {stream: heads.get(stream, 0) for stream in streams}
     latest = await vitals_service.latest_readings(db, session_ids)
     alarms = await alerts_views.active_alarm_views(db, session_ids=session_ids, now=now)
+    tiles = await sessions_service.board_rows(
+        db, clinic_id=scope.clinic_id, session_ids=session_ids, now=now
+    )
+    missing = [s for s in session_ids if s not in tiles]
+    if missing:
+        raise NotFound("session not found")
     sessions: list[dict[str, Any]] = []
     for session_id in session_ids:
-        view = await sessions_service.get_session(
-            db, clinic_id=scope.clinic_id, session_id=session_id, now=now
-        )
+        view = tiles[session_id]
         vitals = {
             metric: {
                 "value": value,

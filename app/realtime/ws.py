@@ -5,7 +5,8 @@
   anything else is refused with 1008 (HTTP 403). Device keys are refused.
 * First client message: ``{"subscribe": {"clinic": true}}`` or ``{"subscribe": {"sessions":
   [ids]}}``, optionally ``"resume": {"clinic": seq, "sessions": {"<id>": seq}}`` and
-  ``"max_rate_hz"``. A wrong one gets ``{"type": "error", "status": 4xx, ...}`` naming the field
+  ``"max_rate_hz"`` and ``"batch": true`` (live events then come as ``{"type": "events",
+  "events": [...]}`` frames of whatever was waiting, in order). A wrong one gets ``{"type": "error", "status": 4xx, ...}`` naming the field
   and the client may try again.
 * The server subscribes to the hub first, then sends a ``snapshot`` (or, on resume, the missed
   events from the database, or ``gap`` + ``snapshot`` beyond the resume window), then live
@@ -224,6 +225,7 @@ class BoardSocket:
                 metrics=self.realtime.metrics,
                 queue_size=self.realtime.settings.board_queue_size,
                 max_rate_hz=parsed.max_rate_hz,
+                batch=parsed.batch,
             )
             scope = _scope(self.principal, parsed)
             # Subscribed before anything is read, so nothing committed meanwhile is missed.

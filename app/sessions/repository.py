@@ -142,6 +142,36 @@ class SessionRepository:
         )
         return (await self.session.scalars(stmt)).all()
 
+    async def orders_of(
+        self, session_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[SessionDoseOrder]]:
+        """`orders` of many sessions, each in version order."""
+        out: dict[uuid.UUID, list[SessionDoseOrder]] = {}
+        if session_ids:
+            stmt = (
+                select(SessionDoseOrder)
+                .where(SessionDoseOrder.session_id.in_(list(session_ids)))
+                .order_by(SessionDoseOrder.session_id, SessionDoseOrder.version)
+            )
+            for order in (await self.session.scalars(stmt)).all():
+                out.setdefault(order.session_id, []).append(order)
+        return out
+
+    async def segments_of(
+        self, session_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[SessionRateSegment]]:
+        """`segments` of many sessions, each in sequence order."""
+        out: dict[uuid.UUID, list[SessionRateSegment]] = {}
+        if session_ids:
+            stmt = (
+                select(SessionRateSegment)
+                .where(SessionRateSegment.session_id.in_(list(session_ids)))
+                .order_by(SessionRateSegment.session_id, SessionRateSegment.seq)
+            )
+            for segment in (await self.session.scalars(stmt)).all():
+                out.setdefault(segment.session_id, []).append(segment)
+        return out
+
     async def segments(self, session_id: uuid.UUID) -> Sequence[SessionRateSegment]:
         stmt = (
             select(SessionRateSegment)

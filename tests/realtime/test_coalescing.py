@@ -32,7 +32,11 @@ def event(seq: int, kind: str, **payload: object) -> BoardEvent:
 
 
 def board(
-    sent: list[dict[str, object]], max_rate_hz: float | None, metrics: Metrics
+    sent: list[dict[str, object]],
+    max_rate_hz: float | None,
+    metrics: Metrics,
+    *,
+    batch: bool = False,
 ) -> BoardConnection:
     async def send(text: str) -> None:
         sent.append(json.loads(text))
@@ -44,6 +48,7 @@ def board(
         metrics=metrics,
         queue_size=100,
         max_rate_hz=max_rate_hz,
+        batch=batch,
     )
     conn.last[STREAM] = 0
     return conn
@@ -81,3 +86,33 @@ async def test_without_a_rate_every_event_is_sent_and_counted():
     assert [m["seq"] for m in sent] == [1, 2, 3, 4, 5]
     assert metrics.registry.get_sample_value("board_events_sent_total") == 5
     assert metrics.registry.get_sample_value("board_commit_to_send_seconds_count") == 5
+
+
+async def frames(sent: list[dict[str, object]], count: int) -> None:
+    async with asyncio.timeout(5):
+        while len(sent) < count:  # noqa: ASYNC110 - the pump appends from its own task
+            await asyncio.sleep(0.01)
+
+
+async def test_a_batching_board_gets_what_was_waiting_in_one_frame_in_order():
+    sent: list[dict[str, object]] = []
+    metrics = Metrics()
+    conn = board(sent, max_rate_hz=None, metrics=metrics, batch=True)
+    for seq in range(1, 5):
+        conn.offer(event(seq, "reading", metric="spo2", value=90 + seq))
+    conn.offer(event(2, "reading", metric="spo2", value=92))  # a second delivery: dropped
+    conn.ping()
+    conn.offer(event(5, "alarm_raised", alarm={"episode": "spo2:low"}))
+    pump = asyncio.create_task(conn.pump())
+    try:
+        await frames(sent, 3)
+        conn.offer(event(6, "reading", metric="hr", value=80))
+        await frames(sent, 4)
+    finally:
+        pump.cancel()
+    # Frames: the events before the ping, the ping on its own, then what followed it.
+    assert [m["type"] for m in sent] == ["events", "ping", "events", "events"]
+    assert [e["seq"] for e in sent[0]["events"]] == [1, 2, 3, 4]  # type: ignore[index]
+    assert [e["type"] for e in sent[2]["events"]] == ["alarm_raised"]  # type: ignore[index]
+    assert [e["seq"] for e in sent[3]["events"]] == [6]  # type: ignore[index]
+    assert metrics.registry.get_sample_value("board_events_sent_total") == 6

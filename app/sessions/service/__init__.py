@@ -20,11 +20,12 @@ from app.sessions.service.overdue import publish_overdue_checkpoints
 from app.sessions.service.reads import session_ids
 from app.sessions.service.records import record_drug, record_scale_entry, record_vitals_check
 from app.sessions.service.scheduling import cancel_session, list_sessions, schedule_session
-from app.sessions.service.views import get_session, read_loaded
+from app.sessions.service.views import board_rows, get_session, read_loaded
 
 __all__ = [
     "active_sessions",
     "add_pre_vitals",
+    "board_rows",
     "cancel_session",
     "change_rate",
     "check_in",

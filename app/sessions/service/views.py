@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.protocols.domain import InfusionProgress
 from app.sessions.domain import (
     CheckpointRecord,
     CheckpointStatus,
@@ -78,6 +80,64 @@ async def checkpoint_statuses(
     return _statuses(
         loaded, await repo.scale_entries(loaded.row.id), await repo.vitals_checks(loaded.row.id), at
     )
+
+
+def progress_read(progress: InfusionProgress | None) -> ProgressRead | None:
+    if progress is None:
+        return None
+    return ProgressRead(
+        at=progress.at,
+        ordered_dose_mg=progress.ordered_dose_mg,
+        delivered_mg=progress.delivered_mg,
+        remaining_mg=progress.remaining_mg,
+        delivered_volume_ml=progress.delivered_volume_ml,
+        remaining_volume_ml=progress.remaining_volume_ml,
+        minutes_infused=progress.minutes_infused,
+        current_rate_mg_per_h=progress.current_rate_mg_per_h,
+        remaining_minutes=progress.remaining_minutes,
+        complete=progress.complete,
+        completes_at=progress.completes_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BoardRow:
+    """What a board tile shows of a session besides vitals and alarms."""
+
+    session_id: uuid.UUID
+    chair_id: uuid.UUID
+    patient_id: uuid.UUID
+    state: str
+    scheduled_for: datetime
+    infusion_number: int
+    progress: ProgressRead | None
+
+
+async def board_rows(
+    db: AsyncSession, *, clinic_id: uuid.UUID, session_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, BoardRow]:
+    """Board tiles of the clinic's sessions, three queries for any number of sessions (a board
+    of a busy clinic connects without a query per chair); sessions of other clinics are left
+    out."""
+    repo = SessionRepository(db)
+    rows = [r for r in await repo.by_ids(session_ids) if r.clinic_id == clinic_id]
+    ids = [r.id for r in rows]
+    orders = await repo.orders_of(ids)
+    segments = await repo.segments_of(ids)
+    return {
+        r.id: BoardRow(
+            session_id=r.id,
+            chair_id=r.chair_id,
+            patient_id=r.patient_id,
+            state=r.state,
+            scheduled_for=r.scheduled_for,
+            infusion_number=r.infusion_number,
+            progress=progress_read(
+                progress_of(current_order(orders.get(r.id, [])), segments.get(r.id, []), now)
+            ),
+        )
+        for r in rows
+    }
 
 
 async def read_loaded(db: AsyncSession, loaded: Loaded, now: datetime) -> SessionRead:
@@ -184,21 +244,7 @@ async def read_loaded(db: AsyncSession, loaded: Loaded, now: datetime) -> Sessio
             )
             for s in segments
         ],
-        progress=None
-        if progress is None
-        else ProgressRead(
-            at=progress.at,
-            ordered_dose_mg=progress.ordered_dose_mg,
-            delivered_mg=progress.delivered_mg,
-            remaining_mg=progress.remaining_mg,
-            delivered_volume_ml=progress.delivered_volume_ml,
-            remaining_volume_ml=progress.remaining_volume_ml,
-            minutes_infused=progress.minutes_infused,
-            current_rate_mg_per_h=progress.current_rate_mg_per_h,
-            remaining_minutes=progress.remaining_minutes,
-            complete=progress.complete,
-            completes_at=progress.completes_at,
-        ),
+        progress=progress_read(progress),
         checkpoints=[
             CheckpointRead(
                 checkpoint_id=c.checkpoint_id,

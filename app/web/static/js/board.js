@@ -211,12 +211,17 @@ function armCaughtUp() {
 }
 
 function resumeMessage() {
-  if (!state.clinicStream) return { subscribe: { clinic: true } };
+  // batch: live events come as {"type": "events"} frames of whatever was waiting (busy clinics).
+  if (!state.clinicStream) return { subscribe: { clinic: true }, batch: true };
   const sessions = {};
   for (const [stream, seq] of state.seqs) {
     if (stream.startsWith("session:")) sessions[stream.slice(8)] = seq;
   }
-  return { subscribe: { clinic: true }, resume: { clinic: state.seqs.get(state.clinicStream) || 0, sessions } };
+  return {
+    subscribe: { clinic: true },
+    resume: { clinic: state.seqs.get(state.clinicStream) || 0, sessions },
+    batch: true,
+  };
 }
 
 function connect() {
@@ -245,6 +250,7 @@ function connect() {
     if (msg.type === "snapshot") applySnapshot(msg);
     else if (msg.type === "gap") state.clinicStream = null;
     else if (msg.type === "error") status.textContent = `Board error: ${msg.detail}`;
+    else if (msg.type === "events") msg.events.forEach(applyEvent);
     else if (msg.type !== "resync" && msg.stream) applyEvent(msg);
   });
   socket.addEventListener("close", (ev) => {

@@ -111,6 +111,9 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         port=port,
         access_log=False,
         proxy_headers=True,
+        # Board and ingest frames are small JSON on a clinic LAN: compressing each one costs
+        # more CPU than the bandwidth it saves (issue 12 profile).
+        ws_per_message_deflate=False,
         log_level=settings.log_level.lower(),
     )
 

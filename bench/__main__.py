@@ -20,6 +20,7 @@ def _options(args: argparse.Namespace, monitors: int) -> Options:
         postgres_url=args.postgres_url,
         instances=args.instances,
         redis_url=args.redis_url,
+        profile=args.profile,
     )
 
 
@@ -36,6 +37,12 @@ def main() -> None:
     parser.add_argument("--instances", type=int, choices=(1, 2), default=1)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--name", default=None, help="result file name (default from the options)")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="write a py-spy profile of the (first) server over the measured window to this "
+        "file (speedscope JSON; needs `pip install py-spy`)",
+    )
     args = parser.parse_args()
     if args.command == "run":
         result = measure(_options(args, args.monitors))

@@ -122,17 +122,21 @@ async def run_monitors(args: argparse.Namespace, keys: list[str]) -> dict[str, A
 
 
 async def _board(
-    url: str, token: str, stop_at: float, devices: dict[str, int], out: dict[str, Any], full: bool
+    url: str,
+    token: str,
+    stop_at: float,
+    devices: dict[str, int],
+    out: dict[str, Any],
+    snapshot: asyncio.Event,
+    *,
+    full: bool,
 ) -> None:
     """One board. Every board checks each stream's sequence (holes, repeats); the `full` one
     also records when each reading and alarm arrived (latency, lost readings)."""
-    seen: dict[str, float] = out["seen"]
-    row_to_key: dict[str, str] = out["rows"]
-    alarms: dict[str, dict[str, Any]] = out["alarms"]
     last: dict[str, int] = {}
     headers = {"Authorization": f"Bearer {token}"}
     async with connect(url, additional_headers=headers, max_queue=None, max_size=None) as ws:
-        await ws.send(json.dumps({"subscribe": {"clinic": True}}))
+        await ws.send(json.dumps({"subscribe": {"clinic": True}, "batch": True}))
         out["connected"] += 1
         while time.time() < stop_at:
             try:
@@ -146,32 +150,47 @@ async def _board(
                 await ws.send('{"type":"pong"}')
                 continue
             if kind == "snapshot":
+                snapshot.set()
                 for stream_seq in message["seq"]["sessions"].items():
                     last[f"session:{stream_seq[0]}"] = stream_seq[1]
                 if message["seq"]["clinic"] is not None:
                     last[f"clinic:{message['clinic_id']}"] = message["seq"]["clinic"]
                 continue
-            stream, seq = message.get("stream"), message.get("seq")
-            if isinstance(stream, str) and isinstance(seq, int):
-                previous = last.get(stream, 0)
-                if seq <= previous:
-                    out["duplicates"] += 1
-                    continue
-                out["holes"] += seq - previous - 1
-                last[stream] = seq
-                out["events"] += 1
-            if not full:
-                continue
-            if kind == "reading":
-                data = message["data"]
-                key = f"{devices.get(data.get('device_id', ''))}:{data.get('source_id')}"
-                seen.setdefault(key, arrived)
-                row_to_key[data["reading_id"]] = key
-            elif kind == "alarm_raised":
-                alarm = message["data"]["alarm"]
-                alarms.setdefault(alarm["id"], {"at": arrived, "alarm": alarm})
-            elif kind in ("resync", "gap"):
-                out["resyncs"] += 1
+            for event in message["events"] if kind == "events" else [message]:
+                _board_event(event, arrived, out, last, devices, full=full)
+
+
+def _board_event(
+    message: dict[str, Any],
+    arrived: float,
+    out: dict[str, Any],
+    last: dict[str, int],
+    devices: dict[str, int],
+    *,
+    full: bool,
+) -> None:
+    kind = message.get("type")
+    stream, seq = message.get("stream"), message.get("seq")
+    if isinstance(stream, str) and isinstance(seq, int):
+        previous = last.get(stream, 0)
+        if seq <= previous:
+            out["duplicates"] += 1
+            return
+        out["holes"] += seq - previous - 1
+        last[stream] = seq
+        out["events"] += 1
+    if not full:
+        return
+    if kind == "reading":
+        data = message["data"]
+        key = f"{devices.get(data.get('device_id', ''))}:{data.get('source_id')}"
+        out["seen"].setdefault(key, arrived)
+        out["rows"][data["reading_id"]] = key
+    elif kind == "alarm_raised":
+        alarm = message["data"]["alarm"]
+        out["alarms"].setdefault(alarm["id"], {"at": arrived, "alarm": alarm})
+    elif kind in ("resync", "gap"):
+        out["resyncs"] += 1
 
 
 async def run_boards(args: argparse.Namespace, devices: dict[str, int]) -> dict[str, Any]:
@@ -189,13 +208,22 @@ async def run_boards(args: argparse.Namespace, devices: dict[str, int]) -> dict[
         }
         for _ in range(args.boards)
     ]
+    snapshots = [asyncio.Event() for _ in outs]
+
+    async def announce_ready() -> None:
+        # The runner starts the monitors once every board has its snapshot.
+        await asyncio.gather(*(s.wait() for s in snapshots))
+        await asyncio.to_thread(Path(f"{args.out}.ready").touch)
+
+    ready = asyncio.create_task(announce_ready())
     results = await asyncio.gather(
         *(
-            _board(args.url, args.token, stop_at, devices, out, full=index == 0)
+            _board(args.url, args.token, stop_at, devices, out, snapshots[index], full=index == 0)
             for index, out in enumerate(outs)
         ),
         return_exceptions=True,
     )
+    ready.cancel()
     failures = [repr(r) for r in results if isinstance(r, BaseException)]
     return {"boards": outs, "failures": failures}
 

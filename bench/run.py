@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ class Options:
     monitor_processes: int = 2
     desat_fraction: float = 0.02
     ceiling_rows: int = 30_000
+    profile: str | None = None  # py-spy output file
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -102,6 +104,15 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def _profile(pid: int, out: str, duration_s: float, log: Path) -> subprocess.Popen[bytes]:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        raise SystemExit("--profile needs py-spy: pip install py-spy")
+    command = [py_spy, "record", "--pid", str(pid), "--duration", str(int(duration_s))]
+    command += ["--format", "speedscope" if out.endswith(".json") else "raw", "-o", out]
+    return subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
 async def _database(options: Options, work: Path) -> str:
     if options.database == "sqlite":
         return f"sqlite+aiosqlite:///{work / 'bench.db'}"
@@ -156,9 +167,15 @@ def measure(options: Options) -> dict[str, Any]:
             ],
             log,
         )
-        time.sleep(3)  # boards connected and past their snapshot
+        ready = Path(f"{boards_out}.ready")
+        deadline = time.time() + 120
+        while not ready.exists() and time.time() < deadline and boards.poll() is None:
+            time.sleep(0.1)  # every board connected and past its snapshot
         for s in servers:
             s.mark()
+        profiler = None
+        if options.profile:
+            profiler = _profile(servers[0].process.pid, options.profile, options.duration_s, log)
         monitor_outs = []
         monitor_procs = []
         per = -(-options.monitors // options.monitor_processes)
@@ -194,6 +211,8 @@ def measure(options: Options) -> dict[str, Any]:
             )
         for p in monitor_procs:
             p.wait(timeout=options.duration_s + 120)
+        if profiler is not None:
+            profiler.wait(timeout=120)
         window_s = time.time() - servers[0].wall_start
         cpu = [s.cpu_pct() for s in servers]
         boards.wait(timeout=options.duration_s + grace_s + 120)

@@ -95,6 +95,8 @@ def start(database_url: str, *, redis_url: str | None = None, log: Path) -> Serv
         "--log-level",
         "warning",
         "--no-access-log",
+        "--ws-per-message-deflate",
+        "false",  # as `ketamine-monitor serve` runs it
     ]
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,13 +36,14 @@ from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.scheduler import JobFn
 from app.devices import service as devices_service
+from app.devices.models import Device
 from app.notifications import service as notifications_service
 from app.patients import service as patients_service
 from app.protocols.domain import Metric, Phase, Priority
 from app.realtime import service as realtime_service
 from app.realtime.service import NewEvent
 from app.sessions import service as sessions_service
-from app.sessions.service.common import Loaded, load
+from app.sessions.service.common import Loaded, load, load_many
 from app.vitals import service as vitals_service
 
 log = structlog.get_logger(__name__)
@@ -170,17 +172,34 @@ def _entered(loaded: Loaded, phases: frozenset[Phase]) -> datetime:
     return entered
 
 
-async def _inputs(db: AsyncSession, loaded: Loaded, phase: Phase, now: datetime) -> TechnicalInputs:
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What the technical-alarm rules read besides the session, fetched for all sessions at
+    once: a fixed number of queries per run, not per session."""
+
+    devices: dict[uuid.UUID, Device]
+    received: dict[uuid.UUID, dict[Metric, datetime]]
+    boards: dict[uuid.UUID, bool]  # per clinic
+
+
+async def _context(db: AsyncSession, loaded: Sequence[Loaded], now: datetime) -> _Context:
+    clinics = sorted({one.row.clinic_id for one in loaded})
+    return _Context(
+        devices=await devices_service.devices_by_id(
+            db, [one.row.device_id for one in loaded if one.row.device_id is not None]
+        ),
+        received=await vitals_service.latest_received_many(db, [one.row.id for one in loaded]),
+        boards={c: await realtime_service.boards_connected(db, c, now) for c in clinics},
+    )
+
+
+def _inputs(loaded: Loaded, phase: Phase, context: _Context) -> TechnicalInputs:
     row = loaded.row
     checked_in_at = next(
         (h.at for h in loaded.history if h.state == Phase.CHECKED_IN.value), loaded.history[-1].at
     )
-    device = (
-        None
-        if row.device_id is None
-        else await devices_service.get_device(db, row.clinic_id, row.device_id)
-    )
-    received = await vitals_service.latest_received(db, row.id)
+    device = None if row.device_id is None else context.devices.get(row.device_id)
+    received = context.received.get(row.id, {})
     nibp = next(
         (
             c
@@ -206,7 +225,7 @@ async def _inputs(db: AsyncSession, loaded: Loaded, phase: Phase, now: datetime)
         device_last_seen_at=None if device is None else device.last_seen_at,
         device_connection_closed_at=None if device is None else device.ingest_socket_closed_at,
         device_clock_skewed=device is not None and device.clock_skewed_since is not None,
-        boards_connected=await realtime_service.boards_connected(db, row.clinic_id, now),
+        boards_connected=context.boards.get(row.clinic_id, False),
     )
 
 
@@ -259,41 +278,44 @@ async def run_technical_alarms(db: AsyncSession, now: datetime) -> int:
     by_session: dict[uuid.UUID, list[Alarm]] = {}
     for existing in await repo.all_active():
         by_session.setdefault(existing.session_id, []).append(existing)
-    for clinic_id, session_id in await sessions_service.active_sessions(db):
-        try:
-            loaded = await load(db, clinic_id=clinic_id, session_id=session_id)
-        except AppError as exc:
+    active = [sid for _, sid in await sessions_service.active_sessions(db)]
+    sessions: list[tuple[Loaded, Phase]] = []
+    for session_id, found in (await load_many(db, active)).items():
+        if isinstance(found, AppError):
             log.warning(
-                "technical_alarms_skipped_session", session_id=str(session_id), error=str(exc)
+                "technical_alarms_skipped_session", session_id=str(session_id), error=str(found)
             )
             monitored.add(session_id)  # unknown state: leave its alarms as they are
             continue
-        phase = monitored_phase(loaded.row.state)
-        if phase is None:
-            continue
-        monitored.add(session_id)
+        phase = monitored_phase(found.row.state)
+        if phase is not None:
+            monitored.add(session_id)
+            sessions.append((found, phase))
+    context = await _context(db, [loaded for loaded, _ in sessions], now)
+    events: list[tuple[uuid.UUID, NewEvent]] = []
+    for loaded, phase in sessions:
+        session_id = loaded.row.id
         alarms = loaded.protocol.alarms
         wanted = technical_conditions(
-            await _inputs(db, loaded, phase, now),
+            _inputs(loaded, phase, context),
             alarms.technical,
             heart_rate_sources=alarms.heart_rate_sources,
             now=now,
         )
-        active = {
+        active_alarms = {
             TechnicalKind(a.rule_id): a
             for a in by_session.get(session_id, ())
             if a.kind == TECHNICAL
         }
-        current = {kind: Priority(a.priority) for kind, a in active.items()}
-        events: list[NewEvent] = []
+        current = {kind: Priority(a.priority) for kind, a in active_alarms.items()}
         for change in reconcile(current, wanted):
-            alarm = await _apply_technical(repo, loaded, phase, active, change, now)
+            alarm = await _apply_technical(repo, loaded, phase, active_alarms, change, now)
             if alarm is not None:
                 kind = {"raise": "alarm_raised", "rise": "alarm_priority_raised"}
-                events.append(alarm_event(kind.get(change.change, "alarm_cleared"), alarm, now))
-        if events:
-            await realtime_service.append(db, clinic_id=clinic_id, events=events, now=now)
-            done += len(events)
+                event = alarm_event(kind.get(change.change, "alarm_cleared"), alarm, now)
+                events.append((loaded.row.clinic_id, event))
+    await realtime_service.append_many(db, events, now=now)
+    done += len(events)
     ended = [a for sid, alarms in by_session.items() if sid not in monitored for a in alarms]
     return done + await _clear_ended(repo, ended, now)
 

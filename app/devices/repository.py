@@ -77,6 +77,13 @@ class DeviceRepository:
             select(Device).where(Device.id == device_id, Device.clinic_id == clinic_id)
         )
 
+    async def by_ids(self, device_ids: Sequence[uuid.UUID]) -> Sequence[Device]:
+        if not device_ids:
+            return []
+        return (
+            await self.session.scalars(select(Device).where(Device.id.in_(sorted(set(device_ids)))))
+        ).all()
+
     async def device_by_name(self, clinic_id: uuid.UUID, name: str) -> Device | None:
         return await self.session.scalar(
             select(Device).where(Device.clinic_id == clinic_id, Device.name == name)

@@ -61,6 +61,12 @@ async def get_device(db: AsyncSession, clinic_id: uuid.UUID, device_id: uuid.UUI
     return device
 
 
+async def devices_by_id(
+    db: AsyncSession, device_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Device]:
+    return {d.id: d for d in await DeviceRepository(db).by_ids(device_ids)}
+
+
 async def create_device(
     db: AsyncSession, *, clinic_id: uuid.UUID, data: DeviceCreate, actor: Actor, now: datetime
 ) -> IssuedKey:

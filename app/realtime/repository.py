@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,21 +54,6 @@ class EventRepository:
             .limit(limit)
         )
         return list((await self.session.scalars(stmt)).all())
-
-    async def lock(self, stream: str) -> None:
-        """Create or lock the stream's row until commit (serializes writers of the stream)."""
-        upsert = _insert(self.session)(EventStream).values(stream=stream, last_seq=0)
-        stmt = upsert.on_conflict_do_update(
-            index_elements=[EventStream.stream], set_={"last_seq": EventStream.last_seq}
-        )
-        await self.session.execute(stmt)
-
-    async def last_of_type(self, stream: str, event_type: str) -> datetime | None:
-        stmt = select(func.max(Event.created_at)).where(
-            Event.stream == stream, Event.type == event_type
-        )
-        found: datetime | None = (await self.session.execute(stmt)).scalar_one_or_none()
-        return found
 
     async def heads(self, streams: Sequence[str]) -> dict[str, int]:
         if not streams:

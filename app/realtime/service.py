@@ -110,30 +110,6 @@ async def append_many(
     return rows
 
 
-async def append_unless_recent(
-    db: AsyncSession,
-    *,
-    clinic_id: uuid.UUID,
-    event: NewEvent,
-    now: datetime,
-    min_interval: timedelta,
-) -> WrittenEvent | None:
-    """Append ``event`` unless its stream got an event of the same type less than
-    ``min_interval`` ago. The stream's row is locked first, so of several instances running
-    the same job only one writes (the others see its event once it commits)."""
-    repo = EventRepository(db)
-    stream = (
-        session_stream(event.session_id)
-        if event.session_id is not None
-        else clinic_stream(clinic_id)
-    )
-    await repo.lock(stream)
-    last = await repo.last_of_type(stream, event.type)
-    if last is not None and now - last < min_interval:
-        return None
-    return (await append(db, clinic_id=clinic_id, events=[event], now=now))[0]
-
-
 def committed_events(info: dict[Any, Any]) -> list[WrittenEvent]:
     """Take the events a committed transaction wrote.
 

@@ -206,6 +206,19 @@ class SessionVitalsCheck(IdMixin, Base):
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
 
 
+class DoseProgressMark(Base):
+    """When the last ``dose_progress`` event of a session was written: the scheduler claims the
+    next one with a conditional upsert, so any number of instances write it once per interval
+    with one statement for every infusing session."""
+
+    __tablename__ = "dose_progress_mark"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("infusion_session.id"), primary_key=True
+    )
+    published_at: Mapped[datetime]
+
+
 class CheckpointNotice(IdMixin, Base):
     """An overdue checkpoint announced to the live board, once per (session, checkpoint, due
     time): the unique key lets any number of scheduler instances race without doubling it."""

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,6 +16,7 @@ from app.core.errors import Conflict
 from app.sessions.models import (
     ACTIVE_STATE_VALUES,
     CheckpointNotice,
+    DoseProgressMark,
     InfusionSession,
     SessionDoseOrder,
     SessionPreVitals,
@@ -23,6 +25,8 @@ from app.sessions.models import (
     SessionStateChange,
     SessionVitalsCheck,
 )
+
+_T = TypeVar("_T")
 
 
 class SessionRepository:
@@ -142,35 +146,46 @@ class SessionRepository:
         )
         return (await self.session.scalars(stmt)).all()
 
+    async def _grouped(
+        self, model: type[_T], session_ids: Sequence[uuid.UUID], order: Any
+    ) -> dict[uuid.UUID, list[_T]]:
+        """Rows of many sessions by session id, each list in ``order`` (one query)."""
+        out: dict[uuid.UUID, list[_T]] = {}
+        if session_ids:
+            session_col = model.session_id  # type: ignore[attr-defined]
+            stmt = (
+                select(model)
+                .where(session_col.in_(sorted(set(session_ids))))
+                .order_by(session_col, order)
+            )
+            for row in (await self.session.scalars(stmt)).all():
+                out.setdefault(row.session_id, []).append(row)  # type: ignore[attr-defined]
+        return out
+
+    async def history_of(
+        self, session_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[SessionStateChange]]:
+        return await self._grouped(SessionStateChange, session_ids, SessionStateChange.seq)
+
     async def orders_of(
         self, session_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, list[SessionDoseOrder]]:
-        """`orders` of many sessions, each in version order."""
-        out: dict[uuid.UUID, list[SessionDoseOrder]] = {}
-        if session_ids:
-            stmt = (
-                select(SessionDoseOrder)
-                .where(SessionDoseOrder.session_id.in_(list(session_ids)))
-                .order_by(SessionDoseOrder.session_id, SessionDoseOrder.version)
-            )
-            for order in (await self.session.scalars(stmt)).all():
-                out.setdefault(order.session_id, []).append(order)
-        return out
+        return await self._grouped(SessionDoseOrder, session_ids, SessionDoseOrder.version)
 
     async def segments_of(
         self, session_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, list[SessionRateSegment]]:
-        """`segments` of many sessions, each in sequence order."""
-        out: dict[uuid.UUID, list[SessionRateSegment]] = {}
-        if session_ids:
-            stmt = (
-                select(SessionRateSegment)
-                .where(SessionRateSegment.session_id.in_(list(session_ids)))
-                .order_by(SessionRateSegment.session_id, SessionRateSegment.seq)
-            )
-            for segment in (await self.session.scalars(stmt)).all():
-                out.setdefault(segment.session_id, []).append(segment)
-        return out
+        return await self._grouped(SessionRateSegment, session_ids, SessionRateSegment.seq)
+
+    async def scale_entries_of(
+        self, session_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[SessionScaleEntry]]:
+        return await self._grouped(SessionScaleEntry, session_ids, SessionScaleEntry.at)
+
+    async def vitals_checks_of(
+        self, session_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[SessionVitalsCheck]]:
+        return await self._grouped(SessionVitalsCheck, session_ids, SessionVitalsCheck.taken_at)
 
     async def segments(self, session_id: uuid.UUID) -> Sequence[SessionRateSegment]:
         stmt = (
@@ -259,6 +274,33 @@ class MonitoringWindowQueries:
             if until is None or until > start:
                 out.setdefault(chair_id, []).append((session_id, begin, until))
         return out
+
+
+class DoseProgressMarks:
+    """Once-per-interval claims of the dose-progress event, across instances."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(
+        self, session_ids: Sequence[uuid.UUID], *, now: datetime, interval: timedelta
+    ) -> set[uuid.UUID]:
+        """The sessions whose last claim is ``interval`` old or more (or that have none), now
+        claimed by this transaction. One upsert, rows in session id order: a concurrent claimer
+        waits for the row and then finds it fresh."""
+        if not session_ids:
+            return set()
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        upsert = insert(DoseProgressMark).values(
+            [{"session_id": sid, "published_at": now} for sid in sorted(set(session_ids))]
+        )
+        stmt = upsert.on_conflict_do_update(
+            index_elements=[DoseProgressMark.session_id],
+            set_={"published_at": upsert.excluded.published_at},
+            where=DoseProgressMark.published_at <= now - interval,
+        ).returning(DoseProgressMark.session_id)
+        return set((await self.session.scalars(stmt)).all())
 
 
 class CheckpointNoticeRepository:

@@ -16,6 +16,9 @@ class VitalReading(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("device_id", "source_id"),
         Index("ix_vital_reading_session_metric_observed", "session_id", "metric", "observed_at"),
+        # The technical-alarm job asks for the newest receive time per (session, metric) of
+        # every monitored session every few seconds: one index probe each, not a scan.
+        Index("ix_vital_reading_session_metric_received", "session_id", "metric", "received_at"),
     )
 
     clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id"), index=True)

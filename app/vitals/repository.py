@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, Uuid, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,6 +81,35 @@ class ReadingRepository:
             .group_by(VitalReading.metric)
         )
         return {m: at for m, at in (await self.session.execute(stmt)).all() if at is not None}
+
+    async def latest_received_many(
+        self, session_ids: Sequence[uuid.UUID], metrics: Sequence[str]
+    ) -> dict[uuid.UUID, dict[str, datetime]]:
+        """`latest_received` of many sessions. PostgreSQL: one statement, one index probe per
+        (session, metric) on (session_id, metric, received_at) however many readings there
+        are; SQLite (the single-machine demo): a grouped query per session."""
+        wanted = sorted(set(session_ids))
+        if self.session.get_bind().dialect.name != "postgresql":
+            return {sid: await self.latest_received(sid) for sid in wanted}
+        if not wanted:
+            return {}
+        ids = func.unnest(
+            bindparam("ids", value=wanted, type_=postgresql.ARRAY(Uuid()))
+        ).table_valued("session_id").render_derived()
+        newest = [
+            select(func.max(VitalReading.received_at))
+            .where(VitalReading.session_id == ids.c.session_id, VitalReading.metric == metric)
+            .scalar_subquery()
+            for metric in metrics
+        ]
+        out: dict[uuid.UUID, dict[str, datetime]] = {}
+        for session_id, *times in (
+            await self.session.execute(select(ids.c.session_id, *newest))
+        ).all():
+            out[session_id] = {
+                m: at for m, at in zip(metrics, times, strict=True) if at is not None
+            }
+        return out
 
     async def mark_late(self, reading_ids: set[uuid.UUID]) -> None:
         """Flag readings the alarm engine found late (older than one already evaluated)."""

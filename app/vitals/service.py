@@ -369,6 +369,14 @@ async def latest_received(db: AsyncSession, session_id: uuid.UUID) -> dict[Metri
     return {Metric(metric): at for metric, at in rows.items()}
 
 
+async def latest_received_many(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[Metric, datetime]]:
+    """`latest_received` for many sessions at once (the technical-alarm job)."""
+    rows = await ReadingRepository(db).latest_received_many(session_ids, [m.value for m in Metric])
+    return {sid: {Metric(m): at for m, at in found.items()} for sid, found in rows.items()}
+
+
 async def latest_readings(
     db: AsyncSession, session_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, tuple[float, str, datetime]]]:

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.domain import Principal
-from app.core.errors import Blocked, Conflict, NotFound
+from app.core.errors import AppError, Blocked, Conflict, NotFound
 from app.core.migrations import PROJECT_ROOT
 from app.protocols import service as protocols_service
 from app.protocols.domain import (
@@ -125,6 +125,26 @@ async def load(
     return Loaded(row, version, protocol, history, to_machine(protocol, history))
 
 
+async def load_many(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Loaded | AppError]:
+    """`load` for many sessions of any clinic, in three queries (the scheduler's jobs run over
+    every active session every few seconds). A session that cannot be loaded (its protocol no
+    longer matches the pinned hash) maps to the error, so it cannot stop the others."""
+    pinned = await load_pinned(db, session_ids, strict=False)
+    history = await SessionRepository(db).history_of(list(pinned))
+    out: dict[uuid.UUID, Loaded | AppError] = {}
+    for session_id, found in pinned.items():
+        if isinstance(found, AppError):
+            out[session_id] = found
+            continue
+        changes = history.get(session_id, [])
+        out[session_id] = Loaded(
+            found.row, found.version, found.protocol, changes, to_machine(found.protocol, changes)
+        )
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Pinned:
     """A session row with its pinned protocol, without the history (what alarm evaluation of
@@ -135,21 +155,35 @@ class Pinned:
     protocol: ProtocolDefinition
 
 
+@overload
 async def load_pinned(
     db: AsyncSession, session_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Pinned]:
-    """Sessions by id with their pinned protocol versions: two queries for any number."""
+) -> dict[uuid.UUID, Pinned]: ...
+@overload
+async def load_pinned(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID], *, strict: Literal[False]
+) -> dict[uuid.UUID, Pinned | AppError]: ...
+async def load_pinned(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID], *, strict: bool = True
+) -> dict[uuid.UUID, Pinned] | dict[uuid.UUID, Pinned | AppError]:
+    """Sessions by id with their pinned protocol versions: two queries for any number. A
+    version that no longer matches the pinned SHA-256 is a 409 Conflict, raised (``strict``)
+    or returned in the session's place."""
     rows = await SessionRepository(db).by_ids(session_ids)
     versions = await protocols_service.versions_by_id(
         db, sorted({row.protocol_version_id for row in rows})
     )
-    out: dict[uuid.UUID, Pinned] = {}
+    out: dict[uuid.UUID, Pinned | AppError] = {}
     for row in rows:
         version = versions[row.protocol_version_id]
         if version.sha256 != row.protocol_sha256:
-            raise Conflict(
+            problem = Conflict(
                 f"protocol version {version.id} no longer matches the SHA-256 the session pinned"
             )
+            if strict:
+                raise problem
+            out[row.id] = problem
+            continue
         out[row.id] = Pinned(row, version, protocols_service.definition_of(version))
     return out
 

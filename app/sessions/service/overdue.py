@@ -7,6 +7,7 @@ transaction whose claim inserted it.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import structlog
@@ -17,7 +18,7 @@ from app.realtime import service as realtime_service
 from app.realtime.service import NewEvent
 from app.sessions.domain import CheckpointState
 from app.sessions.repository import CheckpointNoticeRepository
-from app.sessions.service.common import load
+from app.sessions.service.common import Loaded, load_many
 from app.sessions.service.views import checkpoint_statuses
 
 log = structlog.get_logger(__name__)
@@ -34,21 +35,22 @@ async def publish_overdue_checkpoints(db: AsyncSession, now: datetime) -> int:
     (payload: checkpoint_id, item, due_at, overdue_at). Returns how many were announced.
     """
     repo = CheckpointNoticeRepository(db)
-    announced = 0
-    for clinic_id, session_id in await repo.active_sessions():
-        try:
-            statuses = await checkpoint_statuses(
-                db, await load(db, clinic_id=clinic_id, session_id=session_id), now
-            )
-        except AppError as exc:
+    active = [sid for _, sid in await repo.active_sessions()]
+    loaded: list[Loaded] = []
+    for session_id, found in (await load_many(db, active)).items():
+        if isinstance(found, AppError):
             # A session that cannot be shown (e.g. its protocol no longer matches its pinned
             # hash) must not keep the others from being announced.
             log.warning(
-                "overdue_checkpoints_skipped_session", session_id=str(session_id), error=str(exc)
+                "overdue_checkpoints_skipped_session", session_id=str(session_id), error=str(found)
             )
-            continue
-        events: list[NewEvent] = []
-        for checkpoint in statuses:
+        else:
+            loaded.append(found)
+    statuses = await checkpoint_statuses(db, loaded, now)
+    events: list[tuple[uuid.UUID, NewEvent]] = []
+    for one in loaded:
+        session_id = one.row.id
+        for checkpoint in statuses[session_id]:
             if (
                 checkpoint.state != CheckpointState.OVERDUE
                 or checkpoint.due_at is None
@@ -56,19 +58,16 @@ async def publish_overdue_checkpoints(db: AsyncSession, now: datetime) -> int:
             ):
                 continue
             if await repo.claim(session_id, checkpoint.checkpoint_id, checkpoint.due_at, now=now):
-                events.append(
-                    NewEvent(
-                        type=CHECKPOINT_OVERDUE,
-                        session_id=session_id,
-                        payload={
-                            "checkpoint_id": checkpoint.checkpoint_id,
-                            "item": checkpoint.item,
-                            "due_at": checkpoint.due_at.isoformat(),
-                            "overdue_at": checkpoint.overdue_at.isoformat(),
-                        },
-                    )
+                event = NewEvent(
+                    type=CHECKPOINT_OVERDUE,
+                    session_id=session_id,
+                    payload={
+                        "checkpoint_id": checkpoint.checkpoint_id,
+                        "item": checkpoint.item,
+                        "due_at": checkpoint.due_at.isoformat(),
+                        "overdue_at": checkpoint.overdue_at.isoformat(),
+                    },
                 )
-        if events:
-            await realtime_service.append(db, clinic_id=clinic_id, events=events, now=now)
-            announced += len(events)
-    return announced
+                events.append((one.row.clinic_id, event))
+    await realtime_service.append_many(db, events, now=now)
+    return len(events)

@@ -1,8 +1,9 @@
 """Dose progress for the live board: a ``dose_progress`` event per infusing session at most every
-10 s (a scheduler job; once across instances because the stream is locked before the check)."""
+10 s (a scheduler job; once across instances because each is claimed in `dose_progress_mark`)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -13,8 +14,12 @@ from app.core.errors import AppError
 from app.realtime import service as realtime_service
 from app.realtime.service import NewEvent
 from app.sessions.domain import SessionState
-from app.sessions.repository import CheckpointNoticeRepository, SessionRepository
-from app.sessions.service.common import current_order, load, progress_of
+from app.sessions.repository import (
+    CheckpointNoticeRepository,
+    DoseProgressMarks,
+    SessionRepository,
+)
+from app.sessions.service.common import current_order, load_pinned, progress_of
 
 log = structlog.get_logger(__name__)
 
@@ -26,19 +31,25 @@ _TENTH = Decimal("0.1")
 async def publish_dose_progress(db: AsyncSession, now: datetime) -> int:
     """Append ``dose_progress`` (minutes infused, mg delivered of ordered, current mg/h and mL/h,
     remaining minutes) for every infusing session whose last one is 10 s old or more.
-    Returns how many were written."""
-    written = 0
-    for clinic_id, session_id in await CheckpointNoticeRepository(db).active_sessions():
-        try:
-            loaded = await load(db, clinic_id=clinic_id, session_id=session_id)
-        except AppError as exc:
-            log.warning("dose_progress_skipped_session", session_id=str(session_id), error=str(exc))
-            continue
-        if loaded.state is not SessionState.INFUSING:
-            continue
-        repo = SessionRepository(db)
-        order = current_order(await repo.orders(session_id))
-        progress = progress_of(order, await repo.segments(session_id), now)
+    Returns how many were written. A fixed number of queries for any number of sessions."""
+    active = [sid for _, sid in await CheckpointNoticeRepository(db).active_sessions()]
+    pinned = await load_pinned(db, active, strict=False)
+    infusing = []
+    for session_id, found in pinned.items():
+        if isinstance(found, AppError):
+            log.warning(
+                "dose_progress_skipped_session", session_id=str(session_id), error=str(found)
+            )
+        elif found.row.state == SessionState.INFUSING.value:
+            infusing.append(found.row)
+    repo = SessionRepository(db)
+    ids = [row.id for row in infusing]
+    orders = await repo.orders_of(ids)
+    segments = await repo.segments_of(ids)
+    events: list[tuple[uuid.UUID, NewEvent]] = []
+    for row in infusing:
+        order = current_order(orders.get(row.id, []))
+        progress = progress_of(order, segments.get(row.id, []), now)
         if order is None or progress is None:
             continue
         rate_ml = (
@@ -46,7 +57,7 @@ async def publish_dose_progress(db: AsyncSession, now: datetime) -> int:
         ).quantize(_TENTH)
         event = NewEvent(
             type=DOSE_PROGRESS,
-            session_id=session_id,
+            session_id=row.id,
             payload={
                 "minutes_infused": str(progress.minutes_infused),
                 "delivered_mg": str(progress.delivered_mg),
@@ -59,8 +70,12 @@ async def publish_dose_progress(db: AsyncSession, now: datetime) -> int:
                 "at": now.isoformat(),
             },
         )
-        if await realtime_service.append_unless_recent(
-            db, clinic_id=clinic_id, event=event, now=now, min_interval=PROGRESS_INTERVAL
-        ):
-            written += 1
-    return written
+        events.append((row.clinic_id, event))
+    claimed = await DoseProgressMarks(db).claim(
+        [event.session_id for _, event in events if event.session_id is not None],
+        now=now,
+        interval=PROGRESS_INTERVAL,
+    )
+    due = [(clinic_id, event) for clinic_id, event in events if event.session_id in claimed]
+    await realtime_service.append_many(db, due, now=now)
+    return len(due)

@@ -71,15 +71,24 @@ def _statuses(
 
 
 async def checkpoint_statuses(
-    db: AsyncSession, loaded: Loaded, now: datetime
-) -> tuple[CheckpointStatus, ...]:
-    """The session's checkpoints at `now` (upcoming, due, overdue, done), as its view shows
-    them, without building the rest of the view (the overdue job runs this every few seconds)."""
+    db: AsyncSession, loaded: Sequence[Loaded], now: datetime
+) -> dict[uuid.UUID, tuple[CheckpointStatus, ...]]:
+    """Each session's checkpoints at `now` (upcoming, due, overdue, done), as its view shows
+    them, without building the rest of the view (the overdue job runs this every few seconds
+    over every active session: two queries for all of them)."""
     repo = SessionRepository(db)
-    at = max(now, loaded.history[-1].at)
-    return _statuses(
-        loaded, await repo.scale_entries(loaded.row.id), await repo.vitals_checks(loaded.row.id), at
-    )
+    ids = [one.row.id for one in loaded]
+    scales = await repo.scale_entries_of(ids)
+    checks = await repo.vitals_checks_of(ids)
+    return {
+        one.row.id: _statuses(
+            one,
+            scales.get(one.row.id, []),
+            checks.get(one.row.id, []),
+            max(now, one.history[-1].at),
+        )
+        for one in loaded
+    }
 
 
 def progress_read(progress: InfusionProgress | None) -> ProgressRead | None:

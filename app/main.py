@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -19,6 +20,8 @@ from app.core.loop_lag import LoopLagMonitor
 from app.core.metrics import Metrics
 from app.core.middleware import RequestContextMiddleware
 from app.core.scheduler import Scheduler
+from app.core.throttle import CredentialThrottleMiddleware, FailureThrottle
+from app.devices import service as devices_service
 from app.interop import fhir_router
 from app.interop.mllp import MllpServer, tls_context
 from app.jobs import jobs
@@ -43,10 +46,18 @@ class KetamineMonitorApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # Outermost, so that even FastAPI's own 413 and 500 responses carry the security
         # headers and the request id, and are counted.
-        return RequestContextMiddleware(
+        # Inside it, the device-key throttle: its 429s are logged and carry the headers too.
+        throttled = CredentialThrottleMiddleware(
             super().build_middleware_stack(),
+            throttle=self.state.device_key_throttle,
+            clock=self.state.clock,
+            prefix=devices_service.KEY_PREFIX,
+        )
+        return RequestContextMiddleware(
+            throttled,
             metrics=self.state.metrics,
             max_body_bytes=self.state.settings.max_body_bytes,
+            hsts=self.state.settings.secure_cookies,
         )
 
 
@@ -99,6 +110,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.clock = clock or SystemClock()
     app.state.engine = engine
     app.state.metrics = Metrics()
+    app.state.device_key_throttle = FailureThrottle(
+        max_failures=settings.device_key_max_failures,
+        window=timedelta(seconds=settings.device_key_failure_window_s),
+    )
     realtime = Realtime(settings, app.state.clock, app.state.metrics)
     # Events reach the boards only once their transaction is committed.
     app.state.sessionmaker = create_sessionmaker(

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
     device_key_overlap_minutes: int = Field(default=60, ge=0, le=30 * 24 * 60)
+    # Device-key guessing: this many unusable keys from one client address within the window,
+    # and that address gets 429 for every device-key request until the oldest failure ages out.
+    device_key_max_failures: int = Field(default=20, ge=1)
+    device_key_failure_window_s: float = Field(default=60.0, gt=0)
 
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # PostgreSQL: connect and pool timeout. SQLite: how long a writer waits for the lock.

@@ -40,15 +40,22 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+# Sent over HTTPS, and always when the deployment says it is behind TLS (secure cookies): a
+# TLS-terminating proxy forwards plain HTTP to us.
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+_RESPONSE_STARTS = ("http.response.start", "websocket.http.response.start")
 
 
 class RequestContextMiddleware:
     """Binds a request id to the logs, adds security headers, records metrics and one log line."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, hsts: bool = False
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -60,14 +67,17 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status_holder = {"status": 500}
         is_static = scope.get("path", "").startswith("/static/")
+        hsts = self.hsts or scope.get("scheme") in ("https", "wss")
 
         async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in _RESPONSE_STARTS:
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if hsts and HSTS[0] not in present:
+                    headers.append(HSTS)
                 if not is_static and b"cache-control" not in present:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers

@@ -104,13 +104,18 @@ async def login_submit(
     settings: SettingsDep,
     username: Annotated[str, Form(max_length=100)],
     password: Annotated[str, Form(max_length=256)],
-    csrf_token: Annotated[str, Form(max_length=128)],
     next_field: Annotated[str, Form(alias="next", max_length=2000)] = "/board",
+    # Optional here so that a missing token is the same 403 as a wrong one, not a 422.
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     secret = settings.secret_key.get_secret_value()
     next_path = _safe_next(next_field)
     nonce = request.cookies.get(LOGIN_NONCE_COOKIE, "")
-    if not nonce or not security.constant_time_equal(csrf_token, _login_csrf(secret, nonce)):
+    if (
+        not nonce
+        or not csrf_token
+        or not security.constant_time_equal(csrf_token, _login_csrf(secret, nonce))
+    ):
         return _render_login(
             request,
             secret,
@@ -169,12 +174,12 @@ async def logout_submit(
     db: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    csrf_token: Annotated[str, Form(max_length=128)],
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     found = await _page_principal(request, db, clock, settings)
     if found is not None:
         principal, expected = found
-        if not security.constant_time_equal(csrf_token, expected):
+        if not csrf_token or not security.constant_time_equal(csrf_token, expected):
             return HTMLResponse("Missing or wrong CSRF token.", status_code=403)
         await auth_service.logout(db, principal, now=clock.now())
     response = RedirectResponse("/login", status_code=303)

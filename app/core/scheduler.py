@@ -67,12 +67,15 @@ class Scheduler:
         try:
             async with self._sessionmaker() as db, db.begin():
                 done = await job.run(db, self._clock.now())
-        except Exception:
+        except (Exception, asyncio.CancelledError):
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 # Stopping mid-job: a driver may surface the cancellation as its own error;
                 # that is not a job failure, and the cancellation must not be swallowed.
                 raise asyncio.CancelledError from None
+            # A CancelledError nobody asked for (a job's own timeout turned into one) is a job
+            # failure like any other: left to escape, it would end the loop, and with it every
+            # later escalation, with no one restarting it.
             # Logged and rolled back; the next run retries from the database's state.
             log.exception("scheduler_job_failed", job=job.name)
             return None

@@ -15,6 +15,7 @@ import app.models_registry
 from app.core import migrations, security
 from app.core.config import Settings
 from app.core.db import create_engine, get_session
+from app.core.logging import configure_logging
 from app.main import create_app
 from tests.fixtures.clock import FakeClock
 from tests.fixtures.databases import (
@@ -63,6 +64,13 @@ def _light_argon2() -> Iterator[None]:
     security._hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
     yield
     security._hasher = original
+
+
+@pytest.fixture(autouse=True)
+def _info_logging() -> None:
+    # An app built in-process with another log level reconfigures structlog for the whole
+    # process; tests that capture logs expect the default, whatever ran before them.
+    configure_logging(level="INFO")
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,13 @@ POKE = _Marker("poke")  # catch up every stream from the database
 PING = _Marker("ping")
 PING_TEXT = json.dumps({"type": "ping"})
 
-Item = BoardEvent | _Marker
+
+class _Notice:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+Item = BoardEvent | _Marker | _Notice
 
 
 async def read_session(
@@ -98,6 +104,10 @@ class BoardConnection:
         if not self.overflowed.is_set():
             self._put(PING)
 
+    def notify(self, text: str) -> None:
+        if not self.overflowed.is_set():
+            self._put(_Notice(text))
+
     def _put(self, item: Item) -> None:
         try:
             self.inbox.put_nowait(item)
@@ -135,9 +145,9 @@ class BoardConnection:
             await self._send_frame()
 
     async def _take(self, item: Item) -> None:
-        if item is PING:
+        if item is PING or isinstance(item, _Notice):
             await self._send_frame()
-            await self._send(PING_TEXT)
+            await self._send(item.text if isinstance(item, _Notice) else PING_TEXT)
             if self.batch:
                 self._frame = []
         elif item is POKE:

@@ -23,6 +23,9 @@ class Subscriber(Protocol):
     def poke(self) -> None:
         """Catch up from the database (events may have been missed)."""
 
+    def notify(self, text: str) -> None:
+        """Send a notice (a ready JSON frame) ahead of anything else queued; never blocks."""
+
 
 class Hub:
     def __init__(self) -> None:
@@ -52,6 +55,11 @@ class Hub:
         for subscribers in tuple(self._by_clinic.values()):
             for subscriber in tuple(subscribers):
                 subscriber.poke()
+
+    def notify_all(self, text: str) -> None:
+        for subscribers in tuple(self._by_clinic.values()):
+            for subscriber in tuple(subscribers):
+                subscriber.notify(text)
 
     def counts(self) -> dict[uuid.UUID, int]:
         """Connected boards per clinic."""

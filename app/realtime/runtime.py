@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from typing import Any
 
 import structlog
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from app.core.clock import Clock
 from app.core.config import Settings
+from app.core.errors import DATABASE_UNAVAILABLE
 from app.core.metrics import Metrics
 from app.realtime import service as realtime_service
 from app.realtime.events import from_row, from_wire, to_wire
@@ -35,6 +38,21 @@ SAFETY_POLL_S = 5.0  # while Redis is up: pub/sub may drop a stream's last messa
 PRESENCE_INTERVAL_S = 10.0
 REDIS_RETRY_S = 1.0
 REDIS_QUEUE_SIZE = 10_000
+DATABASE_CHECK_S = 2.0  # connected boards hear within about this long that the database is away
+
+
+def database_notice(up: bool) -> str:
+    """The ``status`` frame boards get when the database goes away or comes back."""
+    if up:
+        return json.dumps({"type": "status", "database": "ok", "detail": "database reachable"})
+    return json.dumps(
+        {
+            "type": "status",
+            "database": "unavailable",
+            "detail": "the server cannot reach its database: nothing new is stored or shown "
+            "until it is back; values on the board may be out of date",
+        }
+    )
 
 
 class Realtime:
@@ -46,6 +64,7 @@ class Realtime:
         self.instance_id = uuid.uuid4().hex
         self.redis_url = settings.redis_url
         self.redis_up: bool | None = None if self.redis_url is None else False
+        self.database_up = True
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._outgoing: asyncio.Queue[tuple[uuid.UUID, str]] = asyncio.Queue(REDIS_QUEUE_SIZE)
         self._tasks: list[asyncio.Task[None]] = []
@@ -88,6 +107,7 @@ class Realtime:
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._presence_loop(), name="board-presence"))
+        self._tasks.append(asyncio.create_task(self._database_watch(), name="database-watch"))
         if self.redis_url is not None:
             client = self._redis = aioredis.from_url(self.redis_url)
             self._tasks.append(asyncio.create_task(self._publisher(client), name="redis-pub"))
@@ -164,6 +184,38 @@ class Realtime:
             if not self.redis_up or loop.time() - last_safety >= SAFETY_POLL_S:
                 last_safety = loop.time()
                 self.hub.poke_all()
+
+    # Database ----------------------------------------------------------------------------
+
+    async def check_database(self) -> bool:
+        """Probe the database; on a change, tell every connected board (a ``status`` frame:
+        their banner), so a board left open during an outage does not look live."""
+        error = None
+        try:
+            async with asyncio.timeout(self.settings.readiness_timeout_s):
+                async with self.sessionmaker() as s:
+                    await s.execute(text("SELECT 1"))
+        except DATABASE_UNAVAILABLE as exc:
+            error = type(exc).__name__
+        up = error is None
+        if up != self.database_up:
+            self.database_up = up
+            if up:
+                log.info("realtime_database_back")
+            else:
+                log.error("realtime_database_unreachable", error=error)
+            self.hub.notify_all(database_notice(up))
+            if up:
+                self.hub.poke_all()
+        return up
+
+    async def _database_watch(self) -> None:
+        while True:
+            await asyncio.sleep(DATABASE_CHECK_S)
+            try:
+                await self.check_database()
+            except Exception:
+                log.exception("database_watch_failed")
 
     # Presence ----------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ const state = {
   offsetMs: 0, // server clock minus browser clock
   connected: false,
   caughtUp: false,
+  databaseDown: false, // the server says it cannot reach its database
 };
 window.__board = state; // read by the browser tests
 
@@ -193,10 +194,22 @@ let socket = null;
 let retryMs = 500;
 let quietTimer = null;
 
+function showBanner() {
+  const ok = state.connected && !state.databaseDown;
+  banner.hidden = ok;
+  document.body.classList.toggle("disconnected", !ok);
+  document.getElementById("conn-banner-title").textContent = state.connected
+    ? "Server cannot reach its database"
+    : "Connection lost";
+  document.getElementById("conn-banner-detail").textContent = state.connected
+    ? "nothing new is stored or shown until it is back. The values below may be out of date."
+    : "reconnecting… The values below may be out of date.";
+}
+
 function setConnected(connected) {
   state.connected = connected;
-  banner.hidden = connected;
-  document.body.classList.toggle("disconnected", !connected);
+  if (!connected) state.databaseDown = false; // a fresh connection is refused while it lasts
+  showBanner();
 }
 
 function markCaughtUp() {
@@ -251,6 +264,11 @@ function connect() {
     else if (msg.type === "gap") state.clinicStream = null;
     else if (msg.type === "error") status.textContent = `Board error: ${msg.detail}`;
     else if (msg.type === "events") msg.events.forEach(applyEvent);
+    else if (msg.type === "status") {
+      state.databaseDown = msg.database === "unavailable";
+      status.textContent = state.databaseDown ? "Database unreachable" : "Live";
+      showBanner();
+    }
     else if (msg.type !== "resync" && msg.stream) applyEvent(msg);
   });
   socket.addEventListener("close", (ev) => {

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from app.alerts.domain import (
     AlarmState,
     Clear,
     ConditionEnded,
+    Decision,
     MarkLate,
     Raise,
     RaisePriority,
@@ -132,43 +134,56 @@ async def evaluate_stored(
     if not phases:
         return result
     repo = AlarmRepository(db)
-    engine_rows = await repo.lock_engine_states(
-        list(phases), empty=state_to_json(AlarmState()), now=now
+    states = await repo.lock_engine_states(list(phases), empty=state_to_json(AlarmState()), now=now)
+    decisions = {
+        sid: _decide(pinned[sid], phases[sid], states[sid], by_session[sid], now)
+        for sid in sorted(phases)
+    }
+    await repo.save_engine_states(
+        {sid: state_to_json(d.state) for sid, d in decisions.items()}, now
     )
-    active: dict[uuid.UUID, dict[str, Alarm]] = {sid: {} for sid in phases}
-    for alarm in await repo.active_for_sessions(sorted(phases)):
+    # Most groups change no alarm: the active alarms are read only for sessions whose
+    # decision acts on one.
+    acting = sorted(
+        sid for sid, d in decisions.items() if any(not isinstance(a, MarkLate) for a in d.actions)
+    )
+    active: dict[uuid.UUID, dict[str, Alarm]] = {sid: {} for sid in acting}
+    for alarm in await repo.active_for_sessions(acting):
         active[alarm.session_id][alarm.episode] = alarm
-    for session_id in sorted(phases):
-        await _evaluate_session(
-            repo,
-            pinned[session_id],
-            phases[session_id],
-            engine_rows[session_id],
-            active[session_id],
-            by_session[session_id],
-            now,
-            result,
-        )
+    for session_id, decision in decisions.items():
+        values = {str(r.reading_id): r.value for r in by_session[session_id]}
+        for action in decision.actions:
+            if isinstance(action, MarkLate):
+                result.late_reading_ids.add(uuid.UUID(action.reading_id))
+                continue
+            event = await _apply(
+                repo,
+                pinned[session_id],
+                phases[session_id],
+                active[session_id],
+                action,
+                values,
+                now,
+            )
+            if event is not None:
+                result.events.append(event)
     return result
 
 
-async def _evaluate_session(
-    repo: AlarmRepository,
+def _decide(
     loaded: Pinned,
     phase: Phase,
-    engine_row: AlarmEngineState,
-    active: dict[str, Alarm],
+    stored_state: dict[str, Any],
     batch: Sequence[StoredReading],
     now: datetime,
-    result: Evaluation,
-) -> None:
+) -> Decision:
     settings = loaded.protocol.alarms
-    state = state_from_json(engine_row.state, rules_by_id(loaded))
+    state = state_from_json(stored_state, rules_by_id(loaded))
     points = [
         ReadingPoint(r.metric, r.value, r.observed_at, str(r.reading_id), r.late) for r in batch
     ]
     seen = set(state.newest_observed_at) | {p.metric for p in points}
-    decision = evaluate(
+    return evaluate(
         settings.rules,
         state,
         points,
@@ -177,16 +192,6 @@ async def _evaluate_session(
         now=now,
         heart_rate_metric=heart_rate_source(seen, settings.heart_rate_sources),
     )
-    engine_row.state = state_to_json(decision.state)
-    engine_row.updated_at = now
-    values = {str(r.reading_id): r.value for r in batch}
-    for action in decision.actions:
-        if isinstance(action, MarkLate):
-            result.late_reading_ids.add(uuid.UUID(action.reading_id))
-            continue
-        event = await _apply(repo, loaded, phase, active, action, values, now)
-        if event is not None:
-            result.events.append(event)
 
 
 async def _apply(

@@ -3,13 +3,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.models import Alarm, AlarmEngineState
+
+_ENGINE_STATES = cast(Table, AlarmEngineState.__table__)
+_SAVE_ENGINE_STATE = (
+    update(_ENGINE_STATES)
+    .where(_ENGINE_STATES.c.session_id == bindparam("b_session_id"))
+    .values(
+        state=bindparam("b_state", type_=_ENGINE_STATES.c.state.type),
+        updated_at=bindparam("b_now", type_=_ENGINE_STATES.c.updated_at.type),
+    )
+)
 
 ACTIVE = "active"
 CLEARED = "cleared"
@@ -44,9 +54,10 @@ class AlarmRepository:
 
     async def lock_engine_states(
         self, session_ids: Sequence[uuid.UUID], *, empty: dict[str, Any], now: datetime
-    ) -> dict[uuid.UUID, AlarmEngineState]:
-        """`lock_engine_state` for many sessions: existing rows locked in session id order
-        (the lock order of every evaluation), missing ones created and locked after."""
+    ) -> dict[uuid.UUID, dict[str, Any]]:
+        """The engine state (JSON) of many sessions, rows locked until commit: existing rows in
+        session id order (the lock order of every evaluation), missing ones created and locked
+        after. Plain rows, no ORM objects: an ingest group reads and writes hundreds."""
         wanted = sorted(set(session_ids))
         if not wanted:
             return {}
@@ -54,7 +65,7 @@ class AlarmRepository:
         missing = [sid for sid in wanted if sid not in found]
         if missing:
             await self.session.execute(
-                self._insert()(AlarmEngineState).on_conflict_do_nothing(
+                self._insert()(_ENGINE_STATES).on_conflict_do_nothing(
                     index_elements=["session_id"]
                 ),
                 [{"session_id": sid, "state": empty, "updated_at": now} for sid in missing],
@@ -62,15 +73,28 @@ class AlarmRepository:
             found.update(await self._locked(missing))
         return found
 
-    async def _locked(self, session_ids: list[uuid.UUID]) -> dict[uuid.UUID, AlarmEngineState]:
+    async def _locked(self, session_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
         stmt = (
-            select(AlarmEngineState)
-            .where(AlarmEngineState.session_id.in_(session_ids))
-            .order_by(AlarmEngineState.session_id)
+            select(_ENGINE_STATES.c.session_id, _ENGINE_STATES.c.state)
+            .where(_ENGINE_STATES.c.session_id.in_(session_ids))
+            .order_by(_ENGINE_STATES.c.session_id)
             .with_for_update()
-            .execution_options(populate_existing=True)
         )
-        return {row.session_id: row for row in (await self.session.scalars(stmt)).all()}
+        rows = (await self.session.execute(stmt)).all()
+        return {row.session_id: row.state for row in rows}
+
+    async def save_engine_states(
+        self, states: dict[uuid.UUID, dict[str, Any]], now: datetime
+    ) -> None:
+        """Write back states locked by `lock_engine_states` (one executemany UPDATE)."""
+        if states:
+            await self.session.execute(
+                _SAVE_ENGINE_STATE,
+                [
+                    {"b_session_id": sid, "b_state": state, "b_now": now}
+                    for sid, state in sorted(states.items())
+                ],
+            )
 
     async def insert_if_episode_free(self, values: dict[str, Any]) -> Alarm | None:
         """Insert an active alarm unless its episode already has one (unique open_episode)."""

@@ -212,31 +212,46 @@ async def revoke_device(
 async def authenticate(db: AsyncSession, api_key: str, *, now: datetime) -> Device | None:
     """The device holding this key, or None when the key is unknown, expired or revoked (a
     failure counted against the caller's address by the device-key throttle)."""
-    device = (await authenticate_many(db, [api_key], now=now))[api_key]
-    if device is None:
+    found = await DeviceRepository(db).key_with_device(security.sha256_hex(api_key))
+    if found is None or found[1].revoked_at is not None or not _key_usable(found[0], now):
         report_failed_credential(api_key)
+        return None
+    device = found[1]
+    if device.last_seen_at is None or now - device.last_seen_at >= _SEEN_RESOLUTION:
+        device.last_seen_at = now
     return device
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    """The device a valid key belongs to, as ingest needs it."""
+
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    chair_id: uuid.UUID | None
 
 
 async def authenticate_many(
     db: AsyncSession, api_keys: Sequence[str], *, now: datetime
-) -> dict[str, Device | None]:
-    """`authenticate` for the keys of a group commit, with one query."""
+) -> dict[str, DeviceRef | None]:
+    """`authenticate` for the keys of a group commit, with one query and no ORM objects; the
+    group's device counters update (`record_ingest`) marks the devices seen."""
     hashes = {key: security.sha256_hex(key) for key in api_keys}
-    found = await DeviceRepository(db).keys_with_devices(list(hashes.values()))
-    out: dict[str, Device | None] = {}
+    grants = await DeviceRepository(db).key_grants(list(hashes.values()))
+    out: dict[str, DeviceRef | None] = {}
     for api_key, key_hash in hashes.items():
-        pair = found.get(key_hash)
-        if pair is None:
-            out[api_key] = None
-            continue
-        key, device = pair
-        if device.revoked_at is not None or not _key_usable(key, now):
-            out[api_key] = None
-            continue
-        if device.last_seen_at is None or now - device.last_seen_at >= _SEEN_RESOLUTION:
-            device.last_seen_at = now
-        out[api_key] = device
+        grant = grants.get(key_hash)
+        usable = (
+            grant is not None
+            and grant.device_revoked_at is None
+            and grant.key_revoked_at is None
+            and (grant.key_expires_at is None or grant.key_expires_at > now)
+        )
+        out[api_key] = (
+            DeviceRef(grant.device_id, grant.clinic_id, grant.chair_id)
+            if usable and grant is not None
+            else None
+        )
     return out
 
 

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import Clock
 from app.core.errors import DATABASE_UNAVAILABLE
 from app.devices import service as devices_service
-from app.devices.models import Device
 from app.vitals import service as vitals_service
 from app.vitals.domain import RawReading
 
@@ -36,7 +35,6 @@ MAX_GROUP_MESSAGES = 200
 @dataclass(frozen=True, slots=True)
 class Stored:
     outcome: vitals_service.IngestOutcome
-    device: Device  # as re-authenticated in the storing transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,5 +149,5 @@ class IngestBatcher:
                 received_at=now,
             )
         # Leaving the block committed the transaction: only now may the devices be answered.
-        stored = {id(p): Stored(o, d) for (p, d), o in zip(valid, outcomes, strict=True)}
+        stored = {id(p): Stored(o) for (p, _), o in zip(valid, outcomes, strict=True)}
         return [stored.get(id(p), Revoked()) for p in group]

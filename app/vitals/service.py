@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,11 +44,22 @@ class IngestOutcome:
     clock_skewed: bool
 
 
+class IngestDevice(Protocol):
+    """What ingest needs of a device: the ORM row or a `devices_service.DeviceRef`."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def clinic_id(self) -> uuid.UUID: ...
+    @property
+    def chair_id(self) -> uuid.UUID | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class IngestRequest:
     """One device message of a group commit."""
 
-    device: Device
+    device: IngestDevice
     raws: Sequence[RawReading]
     sent_at: datetime | None
 
@@ -95,7 +106,7 @@ class _Message:
     outcomes: list[ReadingOutcome | None] = field(default_factory=list)
 
     @property
-    def device(self) -> Device:
+    def device(self) -> IngestDevice:
         return self.request.device
 
     def routing_time(self, reading: Reading) -> datetime:

@@ -194,7 +194,7 @@ def parse_message(text: str, *, max_length: int) -> IngestMessage | ErrorReply |
 class _Connection:
     websocket: WebSocket
     key: str
-    device: Device
+    device_id: uuid.UUID
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: Clock
     batcher: IngestBatcher
@@ -224,7 +224,7 @@ class _Connection:
         finally:
             log.info(
                 "ws_ingest_ended",
-                device_id=str(self.device.id),
+                device_id=str(self.device_id),
                 committed=self.committed,
                 close_code=code,
             )
@@ -273,7 +273,6 @@ class _Connection:
                 detail="readings: a value was refused by the database (out of range or not storable text)",
                 ack=msg.msg_id,
             )
-        self.device = result.device
         self.last_auth = asyncio.get_running_loop().time()
         self.committed += 1
         return AckReply(
@@ -313,7 +312,6 @@ class _Connection:
             return
         if device is None:
             raise _Stop(POLICY_VIOLATION, "device key revoked or expired")
-        self.device = device
         self.last_auth = asyncio.get_running_loop().time()
 
 
@@ -360,7 +358,7 @@ async def ingest_socket(websocket: WebSocket) -> None:
     connection = _Connection(
         websocket=websocket,
         key=key,
-        device=device,
+        device_id=device.id,
         sessionmaker=sessionmaker,
         clock=clock,
         batcher=state.ingest_batcher,

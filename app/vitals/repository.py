@@ -93,9 +93,11 @@ class ReadingRepository:
             return {sid: await self.latest_received(sid) for sid in wanted}
         if not wanted:
             return {}
-        ids = func.unnest(
-            bindparam("ids", value=wanted, type_=postgresql.ARRAY(Uuid()))
-        ).table_valued("session_id").render_derived()
+        ids = (
+            func.unnest(bindparam("ids", value=wanted, type_=postgresql.ARRAY(Uuid())))
+            .table_valued("session_id")
+            .render_derived()
+        )
         newest = [
             select(func.max(VitalReading.received_at))
             .where(VitalReading.session_id == ids.c.session_id, VitalReading.metric == metric)

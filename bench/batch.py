@@ -74,11 +74,18 @@ def batch_run(args: argparse.Namespace) -> dict[str, Any]:
     instance = server.start(url, log=work / "bench.log")
     try:
         instance.mark()
+        profiler = None
+        if args.profile:
+            profiler = run.profile(
+                instance.process.pid, args.profile, args.duration, work / "bench.log"
+            )
         stored, errors, elapsed = asyncio.run(
             _load(instance.host, seeded.device_keys, args.duration)
         )
         cpu = instance.cpu_pct()
         rss = instance.peak_rss_mb()
+        if profiler is not None:
+            profiler.wait(timeout=120)
     finally:
         instance.stop()
     try:

@@ -31,15 +31,24 @@ def _iso(at: float) -> str:
 
 
 async def _monitor(
-    index: int, url: str, key: str, duration_s: float, desat: bool, sent: dict[str, float]
+    index: int,
+    url: str,
+    key: str,
+    duration_s: float,
+    desat: bool,
+    sent: dict[str, float],
+    start_at: float,
 ) -> dict[str, int]:
     """One monitor: a message a second (SpO2, HR, RR; BP every 10th), each reading's send time
-    kept once its ack says it is stored."""
+    kept once its ack says it is stored. Connected before ``start_at`` (a steady state is
+    measured, not a thousand handshakes at once), sending from then on, spread over the
+    first second."""
     counts = {"messages": 0, "acked": 0, "errors": 0}
     rng = random.Random(index)
     headers = {"Authorization": f"Bearer {key}"}
-    await asyncio.sleep(rng.random())  # spread the monitors over the second
+    await asyncio.sleep(rng.random() * max(0.0, start_at - time.time() - 1))
     async with connect(url, additional_headers=headers, max_queue=None) as ws:
+        await asyncio.sleep(max(0.0, start_at - time.time()) + rng.random())
         start = time.time()
         tick = 0
         pending: dict[int, list[tuple[str, float]]] = {}
@@ -108,6 +117,7 @@ async def run_monitors(args: argparse.Namespace, keys: list[str]) -> dict[str, A
             args.duration,
             bool(desat_every) and (args.first + i) % desat_every == 0,
             sent,
+            args.start_at,
         )
         for i, key in enumerate(keys)
     ]
@@ -238,6 +248,7 @@ def main() -> None:
     m.add_argument("--count", type=int, required=True)
     m.add_argument("--duration", type=float, required=True)
     m.add_argument("--desat-fraction", type=float, default=0.02)
+    m.add_argument("--start-at", type=float, default=0.0, help="epoch seconds: first send")
     m.add_argument("--out", required=True)
     b = sub.add_parser("boards")
     b.add_argument("--url", required=True)

@@ -104,7 +104,7 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _profile(pid: int, out: str, duration_s: float, log: Path) -> subprocess.Popen[bytes]:
+def profile(pid: int, out: str, duration_s: float, log: Path) -> subprocess.Popen[bytes]:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         raise SystemExit("--profile needs py-spy: pip install py-spy")
@@ -146,6 +146,9 @@ def measure(options: Options) -> dict[str, Any]:
     servers = [server.start(url, redis_url=redis, log=log) for _ in range(options.instances)]
     try:
         grace_s = 10.0
+        # Monitors connect during a ramp (a second per 100), then all send from start_at: the
+        # measured window is the steady state.
+        ramp_s = max(2.0, options.monitors / 100)
         boards_out = work / "boards.json"
         # Boards on the last instance, monitors spread over all: with two instances, every
         # reading ingested on the first must reach the boards through Redis.
@@ -161,7 +164,7 @@ def measure(options: Options) -> dict[str, Any]:
                 "--boards",
                 str(options.boards),
                 "--duration",
-                str(options.duration_s + grace_s + 3),
+                str(options.duration_s + ramp_s + grace_s + 3),
                 "--out",
                 str(boards_out),
             ],
@@ -171,11 +174,8 @@ def measure(options: Options) -> dict[str, Any]:
         deadline = time.time() + 120
         while not ready.exists() and time.time() < deadline and boards.poll() is None:
             time.sleep(0.1)  # every board connected and past its snapshot
-        for s in servers:
-            s.mark()
+        start_at = time.time() + ramp_s
         profiler = None
-        if options.profile:
-            profiler = _profile(servers[0].process.pid, options.profile, options.duration_s, log)
         monitor_outs = []
         monitor_procs = []
         per = -(-options.monitors // options.monitor_processes)
@@ -203,14 +203,21 @@ def measure(options: Options) -> dict[str, Any]:
                         str(options.duration_s),
                         "--desat-fraction",
                         str(options.desat_fraction),
+                        "--start-at",
+                        str(start_at),
                         "--out",
                         str(out),
                     ],
                     log,
                 )
             )
+        time.sleep(max(0.0, start_at - time.time()))
+        for s in servers:
+            s.mark()
+        if options.profile:
+            profiler = profile(servers[0].process.pid, options.profile, options.duration_s, log)
         for p in monitor_procs:
-            p.wait(timeout=options.duration_s + 120)
+            p.wait(timeout=options.duration_s + ramp_s + 120)
         if profiler is not None:
             profiler.wait(timeout=120)
         window_s = time.time() - servers[0].wall_start

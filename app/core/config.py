@@ -60,7 +60,7 @@ class Settings(BaseSettings):
 
     # Live boards: events waiting per connection before a slow client is cut off, and how far
     # back a reconnecting board may resume (older: gap + fresh snapshot).
-    board_queue_size: int = Field(default=1000, ge=8)
+    board_queue_size: int = Field(default=10_000, ge=8)
     board_resume_window_hours: float = Field(default=24.0, gt=0)
 
     # HL7 v2 over MLLP: listen when a port is set (2575 is the usual one); senders are registered

@@ -5,11 +5,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, Uuid, bindparam, func, select, update
+from sqlalchemy import String, Table, Uuid, any_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.vitals.models import VitalReading
+
+
+def _array(name: str, items: list[Any], item_type: Any) -> Any:
+    return bindparam(name, value=items, type_=postgresql.ARRAY(item_type))
 
 
 class ReadingRepository:
@@ -23,10 +27,18 @@ class ReadingRepository:
         if not keys:
             return {}
         wanted = set(keys)
-        stmt = select(VitalReading).where(
-            VitalReading.device_id.in_(sorted({d for d, _ in wanted})),
-            VitalReading.source_id.in_(sorted({s for _, s in wanted})),
-        )
+        devices = sorted({d for d, _ in wanted})
+        sources = sorted({s for _, s in wanted})
+        if self.session.get_bind().dialect.name == "postgresql":
+            # One array parameter each, not an IN list of a thousand rendered per statement.
+            stmt = select(VitalReading).where(
+                VitalReading.device_id == any_(_array("devices", devices, Uuid())),
+                VitalReading.source_id == any_(_array("sources", sources, String())),
+            )
+        else:
+            stmt = select(VitalReading).where(
+                VitalReading.device_id.in_(devices), VitalReading.source_id.in_(sources)
+            )
         rows = (await self.session.scalars(stmt)).all()
         out: dict[tuple[uuid.UUID, str], VitalReading] = {}
         for row in rows:
@@ -93,11 +105,7 @@ class ReadingRepository:
             return {sid: await self.latest_received(sid) for sid in wanted}
         if not wanted:
             return {}
-        ids = (
-            func.unnest(bindparam("ids", value=wanted, type_=postgresql.ARRAY(Uuid())))
-            .table_valued("session_id")
-            .render_derived()
-        )
+        ids = func.unnest(_array("ids", wanted, Uuid())).table_valued("session_id").render_derived()
         newest = [
             select(func.max(VitalReading.received_at))
             .where(VitalReading.session_id == ids.c.session_id, VitalReading.metric == metric)

@@ -43,29 +43,13 @@ from app.protocols.domain import Metric, Phase, Priority
 from app.realtime import service as realtime_service
 from app.realtime.service import NewEvent
 from app.sessions import service as sessions_service
-from app.sessions.service.common import Loaded, load, load_many
+from app.sessions.service.common import Loaded, load_many
 from app.vitals import service as vitals_service
 
 log = structlog.get_logger(__name__)
 
 TECHNICAL = "technical"
 ESCALATED = "alarm_escalated"
-
-
-async def _loaded(
-    db: AsyncSession, cache: dict[uuid.UUID, Loaded | None], alarm: Alarm
-) -> Loaded | None:
-    if alarm.session_id not in cache:
-        try:
-            cache[alarm.session_id] = await load(
-                db, clinic_id=alarm.clinic_id, session_id=alarm.session_id
-            )
-        except AppError as exc:
-            log.warning(
-                "alarm_timers_skipped_session", session_id=str(alarm.session_id), error=str(exc)
-            )
-            cache[alarm.session_id] = None
-    return cache[alarm.session_id]
 
 
 async def _notification(
@@ -104,11 +88,17 @@ async def run_alarm_timers(
     persists (DESIGN §7); each escalation queues one signed webhook POST per configured URL.
     Returns how many escalations and re-annunciations it recorded."""
     repo = AlarmRepository(db)
-    cache: dict[uuid.UUID, Loaded | None] = {}
     done = 0
-    for alarm in await repo.all_active():
-        loaded = await _loaded(db, cache, alarm)
-        if loaded is None:
+    active = await repo.all_active()
+    sessions = await load_many(db, sorted({a.session_id for a in active}))
+    for alarm in active:
+        loaded = sessions.get(alarm.session_id)
+        if not isinstance(loaded, Loaded):
+            log.warning(
+                "alarm_timers_skipped_session",
+                session_id=str(alarm.session_id),
+                error="session not found" if loaded is None else str(loaded),
+            )
             continue
         settings = loaded.protocol.alarms.escalation
         timing = timing_of(alarm)

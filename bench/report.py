@@ -22,14 +22,24 @@ def _p(d: dict[str, Any], *keys: str) -> str:
     return "/".join("–" if d.get(k) is None else f"{d[k]:g}" for k in keys)
 
 
+def _add_row(header: str, row: str) -> None:
+    """Append ``row`` to the end of the table that starts with ``header`` (added at the end
+    of the file if missing), leaving the other tables and the text around them alone."""
+    text = TABLE.read_text() if TABLE.exists() else "# Benchmark results\n\nNewest last.\n"
+    at = text.find(header)
+    if at < 0:
+        text = text.rstrip("\n") + "\n\n" + header
+        at = text.find(header)
+    end = at + len(header)
+    while end < len(text) and text.startswith("|", end):
+        end = text.index("\n", end) + 1 if "\n" in text[end:] else len(text)
+    TABLE.write_text(text[:end] + row + text[end:])
+
+
 def write(result: dict[str, Any], name: str) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{time.strftime('%Y-%m-%d')}-{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
-    if not TABLE.exists():
-        TABLE.write_text(
-            "# Benchmark results\n\nNewest last. `python -m bench --help`.\n\n" + HEADER
-        )
     row = (
         f"| {result['at'][:10]} | {result['commit']} | {name} | {result['monitors']} | {result['boards']} "
         f"| {result['instances']} | {result['database']} "
@@ -40,13 +50,12 @@ def write(result: dict[str, Any], name: str) -> Path:
         f"| {result['peak_rss_mb']:g} | {'+'.join(str(x) for x in result['event_loop_lag_max_ms'])} "
         f"| {'met' if result.get('meets_budget') else 'missed'} |\n"
     )
-    with TABLE.open("a") as table:
-        table.write(row)
+    _add_row(HEADER, row)
     return path
 
 
 BATCH_HEADER = (
-    "\n## Batch ingest\n\n| date | commit | run | clients × batch | db | readings/s | raw insert/s "
+    "| date | commit | run | clients × batch | db | readings/s | raw insert/s "
     "| % of raw | CPU % | peak RSS MB | budget |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
 )
 
@@ -55,15 +64,12 @@ def write_batch(result: dict[str, Any], name: str) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{time.strftime('%Y-%m-%d')}-{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
-    text = TABLE.read_text() if TABLE.exists() else "# Benchmark results\n\n" + HEADER
-    if "## Batch ingest" not in text:
-        text += BATCH_HEADER
-    text += (
+    _add_row(
+        BATCH_HEADER,
         f"| {result['at'][:10]} | {result['commit']} | {name} "
         f"| {result['clients']} × {result['batch_readings']} | {result['database']} "
         f"| {result['ingest_readings_per_s']:g} | {result['raw_insert_rows_per_s']:g} "
         f"| {result['ingest_pct_of_raw']:g} | {result['server_cpu_pct']:g} | {result['peak_rss_mb']:g} "
-        f"| {'met' if result['meets_budget'] else 'missed'} |\n"
+        f"| {'met' if result['meets_budget'] else 'missed'} |\n",
     )
-    TABLE.write_text(text)
     return path

@@ -398,8 +398,8 @@ async def test_a_connected_board_is_told_of_the_outage():
             "banner_on_board_page": banner if browser is not None else "no chromium",
         },
     )
-    assert any(
-        m.get("type") == "status" and m.get("database") == "unavailable" for m in notices
-    ), f"no outage notice on the board socket in 15 s (got {told}, closed {closed})"
+    assert any(m.get("type") == "status" and m.get("database") == "unavailable" for m in notices), (
+        f"no outage notice on the board socket in 15 s (got {told}, closed {closed})"
+    )
     assert closed is None, f"the board was closed ({closed}) instead of told"
     assert banner or browser is None, "the board page showed no banner in 15 s"

@@ -1,4 +1,5 @@
-"""``ketamine-monitor`` command line: serve, demo, migrate, users, devices, audit check."""
+"""``ketamine-monitor`` command line: serve, demo, migrate, users, devices, audit check,
+backup and restore."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Annotated, TypeVar
 import typer
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy import text as sa_text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import demo as demo_data
@@ -27,6 +29,7 @@ from app.audit.domain import Actor
 from app.auth import service as auth_service
 from app.auth.schemas import StaffRole, UserCreate
 from app.clinics import service as clinics_service
+from app.core import backup as backup_core
 from app.core import migrations
 from app.core.clock import SystemClock
 from app.core.config import Settings
@@ -315,6 +318,105 @@ def verify_audit() -> None:
     if broken is not None:
         raise _fail(f"audit chain broken at seq {broken.seq}: {broken.reason} ({count} rows read)")
     typer.echo(f"audit chain intact: {count} rows")
+
+
+def _require_pg(command: backup_core.Command, what: str) -> None:
+    """Print the command line and fail where its PostgreSQL client program is missing."""
+    missing = backup_core.missing_programs([command.argv[0]])
+    if missing:
+        typer.echo(command.shell())
+        raise _fail(
+            f"{missing[0]} is not installed here: run the command above on a machine with the "
+            f"PostgreSQL client programs (Debian: apt-get install postgresql-client) to {what}"
+        )
+
+
+def _run_pg(command: backup_core.Command, what: str) -> str:
+    """Run a PostgreSQL client program (or print it and fail, see _require_pg)."""
+    _require_pg(command, what)
+    done = command.run()
+    if done.returncode != 0:
+        raise _fail(f"{command.argv[0]} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+def _pg_has_tables(settings: Settings) -> bool:
+    async def count(db: AsyncSession) -> int:
+        query = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        return int((await db.execute(sa_text(query))).scalar_one())
+
+    return _in_transaction(settings, count) > 0
+
+
+@cli.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="the backup file to write")],
+    force: Annotated[bool, typer.Option("--force", help="replace PATH if it exists")] = False,
+) -> None:
+    """Copy the database to PATH while the server runs (SQLite: online backup API; PostgreSQL:
+    pg_dump, custom format)."""
+    settings = _settings()
+    url = settings.database_url
+    try:
+        if backup_core.is_sqlite(url):
+            copied = backup_core.backup_sqlite(backup_core.sqlite_file(url), path, overwrite=force)
+            typer.echo(
+                f"backed up to {copied.path}: {copied.size_bytes} bytes, revision {copied.revision}"
+            )
+            return
+        if path.exists() and not force:
+            raise backup_core.BackupError(
+                f"{path}: exists; choose a new name (or --force to replace it)"
+            )
+        _require_pg(backup_core.pg_dump(url, path), "make the backup")
+        # Written beside PATH and renamed into place, as for SQLite: never a half file under it.
+        partial = path.with_name(path.name + ".partial")
+        try:
+            _run_pg(backup_core.pg_dump(url, partial), "make the backup")
+            listing = _run_pg(backup_core.pg_dump_revision(partial), "read the backup")
+            revision = backup_core.revision_in_dump(listing, partial)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(path)
+        typer.echo(f"backed up to {path}: {path.stat().st_size} bytes, revision {revision}")
+    except backup_core.BackupError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@cli.command()
+def restore(
+    path: Annotated[Path, typer.Argument(help="a backup made by `ketamine-monitor backup`")],
+    force: Annotated[
+        bool, typer.Option("--force", help="replace a database that is not empty")
+    ] = False,
+) -> None:
+    """Restore a backup into APP_DATABASE_URL; stop the server first. Only a copy of this
+    application's database at the revision this version expects is accepted."""
+    settings = _settings()
+    url = settings.database_url
+    expected = migrations.head_revisions(url)
+    try:
+        if backup_core.is_sqlite(url):
+            copied = backup_core.restore_sqlite(
+                path, backup_core.sqlite_file(url), expected_revisions=expected, force=force
+            )
+            typer.echo(f"restored {path} into {copied.path}: revision {copied.revision}")
+            return
+        if not path.is_file():
+            raise backup_core.BackupError(f"{path}: no such backup file")
+        listing = _run_pg(backup_core.pg_dump_revision(path), "read the backup")
+        revision = backup_core.revision_in_dump(listing, path)
+        backup_core.check_revision(revision, expected, path)
+        if not force and _pg_has_tables(settings):
+            raise backup_core.BackupError(
+                "the database is not empty; restoring would replace it (stop the server, keep "
+                "a copy of it, then restore with --force)"
+            )
+        _run_pg(backup_core.pg_restore(url, path, clean=force), "restore the backup")
+        typer.echo(f"restored {path}: revision {revision}")
+    except backup_core.BackupError as exc:
+        raise _fail(str(exc)) from exc
 
 
 def _protocol_files(paths: list[Path]) -> list[Path]:

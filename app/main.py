@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+# First: every model, so that a foreign key column knows its type before any repository
+# builds a statement with it at import (untyped, SQLite cannot bind a UUID to it).
+import app.models_registry  # noqa: F401
 from app.api import api_router
 from app.core import health
 from app.core.clock import Clock, SystemClock
@@ -19,6 +23,7 @@ from app.core.logging import configure_logging
 from app.core.loop_lag import LoopLagMonitor
 from app.core.metrics import Metrics
 from app.core.middleware import RequestContextMiddleware
+from app.core.openapi import document_errors
 from app.core.scheduler import Scheduler
 from app.core.throttle import CredentialThrottleMiddleware, FailureThrottle
 from app.devices import service as devices_service
@@ -43,6 +48,11 @@ Secondary alarm and documentation system for ketamine infusion clinics.
 
 
 class KetamineMonitorApp(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = document_errors(super().openapi())
+        return self.openapi_schema
+
     def build_middleware_stack(self) -> ASGIApp:
         # Outermost, so that even FastAPI's own 413 and 500 responses carry the security
         # headers and the request id, and are counted.

@@ -101,7 +101,16 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "ketamine-monitor"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    for command in ("serve", "demo", "migrate", "create-user", "create-device", "verify-audit"):
+    for command in (
+        "serve",
+        "demo",
+        "migrate",
+        "create-user",
+        "create-device",
+        "verify-audit",
+        "backup",
+        "restore",
+    ):
         assert command in result.stdout
 
 

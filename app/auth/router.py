@@ -61,7 +61,9 @@ async def login(
 
 
 @router.post(
-    "/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses(Unauthorized)
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(Unauthorized, Forbidden),
 )
 async def logout(principal: AnyStaff, db: SessionDep, clock: ClockDep) -> None:
     """End the caller's token or browser session."""

@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -19,6 +19,18 @@ log = structlog.get_logger(__name__)
 class ErrorBody(BaseModel):
     error: str
     detail: str
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="where: body.<name>, query.<name>, path.<name>, header.<name>")
+    message: str
+    type: str
+
+
+class ValidationErrorBody(ErrorBody):
+    """A 422: ``detail`` sums up, ``errors`` names each field that is wrong."""
+
+    errors: list[FieldError] = []
 
 
 class AppError(Exception):
@@ -169,7 +181,12 @@ def add_exception_handlers(app: FastAPI, *, retry_after_s: int) -> None:
 
     async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        names = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+        names = {
+            400: "BadRequest",
+            404: "NotFound",
+            405: "MethodNotAllowed",
+            413: "PayloadTooLarge",
+        }
         return error_response(
             exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail), exc.headers
         )

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    field_validator,
+)
 
 
 def _plausible_instant(value: datetime) -> datetime:
@@ -20,6 +28,24 @@ def _plausible_instant(value: datetime) -> datetime:
 
 
 UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+
+
+def _day_text(value: Any) -> Any:
+    # Pydantic would also take a number of seconds since 1970 ("0.0") for a date.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("day must be written YYYY-MM-DD")
+    return value
+
+
+def _plausible_day(value: date) -> date:
+    # The same range as timestamps: a day's bounds in the clinic's zone must still be datetimes.
+    if not 1900 <= value.year <= 2200:
+        raise ValueError("day must lie between the years 1900 and 2200")
+    return value
+
+
+ClinicDay = Annotated[date, BeforeValidator(_day_text), AfterValidator(_plausible_day)]
+"""A calendar day in the clinic's time zone (query parameters), YYYY-MM-DD."""
 
 
 def plausible_if_aware(value: datetime) -> datetime:

@@ -134,6 +134,8 @@ def parse_request(text: str) -> BoardRequest | str:
         obj = json.loads(text)
     except ValueError as exc:
         return error_message(400, "InvalidJSON", f"message is not valid JSON: {exc}")
+    except RecursionError:
+        return error_message(400, "InvalidJSON", "message: nested too deeply")
     try:
         request = BoardRequest.model_validate(obj)
     except ValidationError as exc:

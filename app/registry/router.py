@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from app.auth.domain import Principal
 from app.core.db import SessionDep
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, responses
+from app.core.schemas import ClinicDay
 from app.registry.schemas import (
     AdverseEventCreate,
     AdverseEventRead,
@@ -275,8 +276,10 @@ async def export_registry(
     db: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    first_day: Annotated[date | None, Query(alias="from", description="first clinic day")] = None,
-    last_day: Annotated[date | None, Query(alias="to", description="last clinic day")] = None,
+    first_day: Annotated[
+        ClinicDay | None, Query(alias="from", description="first clinic day")
+    ] = None,
+    last_day: Annotated[ClinicDay | None, Query(alias="to", description="last clinic day")] = None,
     patient_id: uuid.UUID | None = None,
     export_format: Annotated[Literal["csv", "fhir"], Query(alias="format")] = "csv",
     identified: Annotated[bool, Query(description="names and MRNs; audited")] = False,
@@ -308,8 +311,10 @@ async def get_clinic_report(
     db: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    first_day: Annotated[date | None, Query(alias="from", description="first clinic day")] = None,
-    last_day: Annotated[date | None, Query(alias="to", description="last clinic day")] = None,
+    first_day: Annotated[
+        ClinicDay | None, Query(alias="from", description="first clinic day")
+    ] = None,
+    last_day: Annotated[ClinicDay | None, Query(alias="to", description="last clinic day")] = None,
 ) -> ClinicReportRead:
     """Clinic report data (physician/admin): sessions per week, completion rate,
     response/remission rates, alarms per 100 infusion-hours by rule, adverse events by grade."""
@@ -334,7 +339,7 @@ async def get_day_reminders(
     db: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    day: Annotated[date | None, Query(description="clinic day, default today")] = None,
+    day: Annotated[ClinicDay | None, Query(description="clinic day, default today")] = None,
 ) -> DayReminders:
     """Course reminders of the patients booked on a day (the day's schedule), overdue flagged."""
     now, tz = clock.now(), settings.timezone

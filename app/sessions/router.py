@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -22,6 +21,7 @@ from app.core.errors import (
     WrongPassword,
     responses,
 )
+from app.core.schemas import ClinicDay
 from app.sessions import service as sessions_service
 from app.sessions.domain import SessionState
 from app.sessions.schemas import (
@@ -73,7 +73,7 @@ async def list_sessions(
     principal: Clinical,
     db: SessionDep,
     settings: SettingsDep,
-    day: Annotated[date | None, Query(description="clinic-local day, YYYY-MM-DD")] = None,
+    day: Annotated[ClinicDay | None, Query(description="clinic-local day, YYYY-MM-DD")] = None,
     state: SessionState | None = None,
 ) -> SessionList:
     """Sessions of the clinic by scheduled day (clinic time zone) and state."""

@@ -167,6 +167,8 @@ def parse_message(text: str, *, max_length: int) -> IngestMessage | ErrorReply |
         obj = json.loads(text)
     except ValueError as exc:
         return ErrorReply(error="InvalidJSON", detail=f"message is not valid JSON: {exc}")
+    except RecursionError:
+        return ErrorReply(error="InvalidJSON", detail="message: nested too deeply")
     msg_id = _known_msg_id(obj)
     if not isinstance(obj, dict):
         return ErrorReply(

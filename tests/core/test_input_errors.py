@@ -76,6 +76,11 @@ class TestMalformedBodies:
         r = await raw.post(LOGIN, content=content, headers=JSON)
         assert_error(r, 422, "ValidationError")
 
+    async def test_a_body_that_is_not_utf8_is_400(self, raw):
+        # FastAPI cannot read it at all (the 422s above are read, then refused).
+        r = await raw.post(LOGIN, content=b'{"username": "\xe9t\xe9"}', headers=JSON)
+        assert_error(r, 400, "BadRequest")
+
     async def test_deeply_nested_json_is_4xx(self, raw):
         r = await raw.post(LOGIN, content=b"[" * 100_000 + b"]" * 100_000, headers=JSON)
         assert 400 <= r.status_code < 500, r.status_code
@@ -184,6 +189,24 @@ class TestNumbersTheDatabaseRefuses:
         }
         r = await raw.post(PATIENTS, json=body, headers=nurse_headers)
         assert 400 <= r.status_code < 500, r.status_code
+
+
+class TestDaysInQueries:
+    """A clinic day is YYYY-MM-DD between 1900 and 2200: its bounds in the clinic's time zone
+    must still be datetimes (0001-01-01 overflowed into a 500), and a number of seconds is not
+    a day (pydantic would read "0.0" as 1970-01-01)."""
+
+    @pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "0.0", "1700000000", "1899-12-31"])
+    @pytest.mark.parametrize("path", ["/api/v1/sessions", "/api/v1/registry/reminders"])
+    async def test_refused_naming_the_parameter(self, raw, nurse_headers, path, day):
+        r = await raw.get(path, params={"day": day}, headers=nurse_headers)
+        body = assert_error(r, 422, "ValidationError")
+        assert [e["field"] for e in body["errors"]] == ["query.day"]
+
+    @pytest.mark.parametrize("path", ["/api/v1/sessions", "/api/v1/registry/reminders"])
+    async def test_a_plain_day_is_taken(self, raw, nurse_headers, path):
+        r = await raw.get(path, params={"day": "2026-11-23"}, headers=nurse_headers)
+        assert r.status_code == 200, r.text
 
 
 class TestRoutingErrors:

@@ -48,6 +48,8 @@ class TestHandshake:
             assert "subscribe.sessions[0]" in error["detail"]
             await ws.send(json.dumps({"subscribe": {"clinic": True, "sessions": []}, "x": 1}))
             assert (await recv(ws))["status"] == 422
+            await ws.send("[" * 100_000 + "]" * 100_000)  # deeper than Python's JSON parser goes
+            assert (await recv(ws))["detail"] == "message: nested too deeply"
             await ws.send(CLINIC)  # the client may try again
             assert (await recv(ws))["type"] == "snapshot"
 

@@ -13,10 +13,12 @@ from app.sessions.service.progress import publish_dose_progress
 
 
 def jobs(settings: Settings) -> tuple[Job, ...]:
-    """Every periodic job of the app, in the order one scheduler run executes them."""
+    """Every periodic job of the app, in the order one scheduler run executes them. Technical
+    alarms, alarm timers and webhooks run every tick (5 s by default); checkpoints, minutes
+    apart, are announced within three ticks, and dose progress is shown every 10 s anyway."""
     return (
-        Job("publish_overdue_checkpoints", sessions_service.publish_overdue_checkpoints),
-        Job("publish_dose_progress", publish_dose_progress),
+        Job("publish_overdue_checkpoints", sessions_service.publish_overdue_checkpoints, every=3),
+        Job("publish_dose_progress", publish_dose_progress, every=2),
         Job("technical_alarms", alerts_jobs.run_technical_alarms),
         Job("alarm_timers", alerts_jobs.alarm_timers_job(settings)),
         Job("deliver_notifications", notifications_service.delivery_job(settings)),

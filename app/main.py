@@ -19,6 +19,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import add_exception_handlers
+from app.core.gc_tuning import tune_garbage_collector
 from app.core.logging import configure_logging
 from app.core.loop_lag import LoopLagMonitor
 from app.core.metrics import Metrics
@@ -81,6 +82,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         scheduler: Scheduler = _app.state.scheduler
         realtime: Realtime = _app.state.realtime
         await realtime.start()
+        if settings.env != "test":
+            # Not in the test suite's process: freezing would keep every test app's objects.
+            tune_garbage_collector()
         loop_lag = LoopLagMonitor(_app.state.metrics)
         loop_lag.start()
         if settings.scheduler_enabled:

@@ -19,6 +19,8 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
+from app.core.gc_tuning import tune_garbage_collector
+
 NORMAL = {"spo2": 97.0, "hr": 74.0, "rr": 14.0}
 UNITS = {"spo2": "%", "hr": "/min", "rr": "/min", "sbp": "mm[Hg]", "dbp": "mm[Hg]"}
 DESAT_START_S = 10
@@ -239,6 +241,9 @@ async def run_boards(args: argparse.Namespace, devices: dict[str, int]) -> dict[
 
 
 def main() -> None:
+    # The load generator must not add garbage-collection pauses of its own to the latencies
+    # it measures (the same settings as the server's, app/core/gc_tuning.py).
+    tune_garbage_collector()
     parser = argparse.ArgumentParser(prog="python -m bench.load")
     sub = parser.add_subparsers(dest="role", required=True)
     m = sub.add_parser("monitors")

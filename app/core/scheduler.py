@@ -27,10 +27,17 @@ JobFn = Callable[[AsyncSession, datetime], Awaitable[int]]
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A named periodic job; the name is what the logs show."""
+    """A named periodic job; the name is what the logs show. ``every``: run on every n-th
+    tick of the scheduler only (work that needs no finer resolution costs less; a job
+    reading every active session is a pause the ingest waits behind)."""
 
     name: str
     run: JobFn
+    every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError("every must be at least 1")
 
 
 class Scheduler:
@@ -56,11 +63,13 @@ class Scheduler:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def run_once(self) -> dict[str, int | None]:
-        """Run every job once, each in its own transaction; None for a job that failed."""
+    async def run_once(self, tick: int | None = None) -> dict[str, int | None]:
+        """Run every job once (or, for the loop's ``tick``, the jobs due on it), each in its
+        own transaction; None for a job that failed."""
         results: dict[str, int | None] = {}
         for job in self._jobs:
-            results[job.name] = await self._run_job(job)
+            if tick is None or tick % job.every == 0:
+                results[job.name] = await self._run_job(job)
         return results
 
     async def _run_job(self, job: Job) -> int | None:
@@ -84,10 +93,12 @@ class Scheduler:
         return done
 
     async def _loop(self) -> None:
+        tick = 0
         while True:
             # First run one interval after start: the app is serving by then.
             await asyncio.sleep(self._interval_s)
-            await self.run_once()
+            await self.run_once(tick)
+            tick += 1
 
     def start(self) -> None:
         """Start the background loop (idempotent)."""

@@ -99,6 +99,34 @@ async def test_the_loop_keeps_running_the_other_jobs_after_a_failure(own_session
     await scheduler.stop()  # stopping twice is harmless
 
 
+async def test_a_job_runs_on_every_nth_tick_of_the_loop_and_always_when_run_by_hand(
+    own_sessionmaker,
+):
+    ran: list[str] = []
+
+    def job(name: str):
+        async def run(db: AsyncSession, now: datetime) -> int:
+            ran.append(name)
+            return 0
+
+        return run
+
+    scheduler = Scheduler(
+        own_sessionmaker,
+        FakeClock(),
+        [Job("often", job("often")), Job("rarely", job("rarely"), every=3)],
+        interval_s=1,
+    )
+    for tick in range(7):
+        await scheduler.run_once(tick)
+    assert ran.count("often") == 7
+    assert ran.count("rarely") == 3  # ticks 0, 3 and 6
+    ran.clear()
+    assert set(await scheduler.run_once()) == {"often", "rarely"}
+    with pytest.raises(ValueError, match="every"):
+        Job("never", job("never"), every=0)
+
+
 def app_settings(url: str, **changes: object) -> Settings:
     return Settings(env="test", database_url=url, secret_key=TEST_SECRET, **changes)  # type: ignore[arg-type]
 

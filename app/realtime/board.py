@@ -24,6 +24,11 @@ log = structlog.get_logger(__name__)
 BACKFILL_BATCH = 1000
 # Events per ``events`` frame at most for a board that asked for batched frames.
 FRAME_EVENTS = 500
+# How long an event that arrives ahead of its stream's next one is held before the gap is
+# filled from the database. With several instances one stream is written by more than one
+# (ingest on one, scheduler jobs on all): the local event arrives at once, the other's a
+# moment later through Redis; reading the database for every such overtaking stalled boards.
+HOLE_WAIT_S = 0.25
 SESSION_ADDED = "session_added"
 
 
@@ -85,6 +90,9 @@ class BoardConnection:
         # Coalescing: newest pending reading per (stream, metric), and when each stream may send.
         self._pending: dict[str, dict[str, BoardEvent]] = {}
         self._next_flush: dict[str, float] = {}
+        # Events held until their stream's gap closes (by arrival or from the database).
+        self._early: dict[str, dict[int, BoardEvent]] = {}
+        self._hole_due: dict[str, float] = {}
 
     # Hub side -------------------------------------------------------------------------------
 
@@ -125,12 +133,14 @@ class BoardConnection:
         loop = asyncio.get_running_loop()
         while True:
             timeout = None
-            if self._next_flush:
-                timeout = max(0.0, min(self._next_flush.values()) - loop.time())
+            due = [*self._next_flush.values(), *self._hole_due.values()]
+            if due:
+                timeout = max(0.0, min(due) - loop.time())
             try:
                 item = await asyncio.wait_for(self.inbox.get(), timeout)
             except TimeoutError:
                 await self._flush_due(loop.time())
+                await self._fill_holes_due(loop.time())
                 await self._send_frame()
                 continue
             if self.batch:
@@ -142,6 +152,7 @@ class BoardConnection:
                 except asyncio.QueueEmpty:
                     break
                 await self._take(item)
+            await self._fill_holes_due(loop.time())
             await self._send_frame()
 
     async def _take(self, item: Item) -> None:
@@ -170,12 +181,38 @@ class BoardConnection:
         if event.seq <= last:
             return  # already sent (snapshot, backfill or a second delivery)
         if event.seq > last + 1:
-            # A hole (pub/sub dropped or reordered something): the database has it all.
-            await self.backfill([event.stream])
-            if event.seq <= self.last[event.stream]:
-                return
-            log.warning("board_hole_not_in_database", stream=event.stream, seq=event.seq)
+            # A hole: the missing events may still be on their way (another instance's, through
+            # Redis); held for HOLE_WAIT_S, then read from the database, which has them all.
+            self._early.setdefault(event.stream, {})[event.seq] = event
+            self._hole_due.setdefault(event.stream, asyncio.get_running_loop().time() + HOLE_WAIT_S)
+            return
         await self._emit(event, live=live)
+        await self._release(event.stream)
+
+    async def _release(self, stream: str) -> None:
+        """Send the held events of ``stream`` that now follow on; forget the ones already sent."""
+        early = self._early.get(stream)
+        if early is None:
+            return
+        while (nxt := early.pop(self.last[stream] + 1, None)) is not None:
+            await self._emit(nxt, live=True)
+        for seq in [seq for seq in early if seq <= self.last[stream]]:
+            del early[seq]
+        if not early:
+            del self._early[stream]
+            self._hole_due.pop(stream, None)
+
+    async def _fill_holes_due(self, now: float) -> None:
+        for stream in sorted(st for st, due in self._hole_due.items() if due <= now):
+            await self.backfill([stream])
+            early = self._early.get(stream, {})
+            if early:
+                # Not in the database either: send what is held, in order, rather than stall.
+                log.warning("board_hole_not_in_database", stream=stream, seq=min(early))
+                for seq in sorted(early):
+                    await self._emit(early.pop(seq), live=True)
+            self._early.pop(stream, None)
+            self._hole_due.pop(stream, None)
 
     async def _emit(self, event: BoardEvent, *, live: bool) -> None:
         self.last[event.stream] = event.seq
@@ -245,6 +282,7 @@ class BoardConnection:
                         await self._emit(event, live=False)
                 if len(events) < BACKFILL_BATCH:
                     break
+            await self._release(stream)
 
     async def catch_up(self) -> None:
         """Backfill every stream whose head is past what was sent (polling, reconnects)."""

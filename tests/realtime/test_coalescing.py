@@ -116,3 +116,18 @@ async def test_a_batching_board_gets_what_was_waiting_in_one_frame_in_order():
     assert [e["type"] for e in sent[2]["events"]] == ["alarm_raised"]  # type: ignore[index]
     assert [e["seq"] for e in sent[3]["events"]] == [6]  # type: ignore[index]
     assert metrics.registry.get_sample_value("board_events_sent_total") == 6
+
+
+async def test_an_event_that_overtakes_its_predecessor_is_held_until_it_arrives():
+    # Another instance's event comes through Redis a moment after this instance's next one:
+    # sent in order, without reading the database (this board has none to read).
+    sent: list[dict[str, object]] = []
+    conn = board(sent, max_rate_hz=None, metrics=Metrics())
+    await conn.handle(event(1, "reading", metric="spo2", value=97), live=True)
+    await conn.handle(event(3, "dose_progress"), live=True)
+    await conn.handle(event(4, "reading", metric="spo2", value=96), live=True)
+    assert [m["seq"] for m in sent] == [1]
+    await conn.handle(event(2, "reading", metric="hr", value=80), live=True)
+    assert [m["seq"] for m in sent] == [1, 2, 3, 4]
+    await conn.handle(event(3, "dose_progress"), live=True)  # a second delivery: dropped
+    assert [m["seq"] for m in sent] == [1, 2, 3, 4]

@@ -110,6 +110,13 @@ class IngestBatcher:
                 del self._queue[:MAX_GROUP_MESSAGES]
                 try:
                     await self._commit(group)
+                except asyncio.CancelledError:
+                    # Stopped mid-transaction: committed or not, the devices are told to send
+                    # again, which is safe (a stored reading comes back as a duplicate).
+                    for pending in group:
+                        if not pending.reply.done():
+                            pending.reply.set_result(Unavailable("ShuttingDown"))
+                    raise
                 except Exception as exc:
                     log.exception("ingest_group_failed", messages=len(group))
                     for pending in group:

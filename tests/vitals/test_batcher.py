@@ -165,3 +165,21 @@ async def test_the_writer_survives_a_group_that_crashes(
         await rig.batcher.submit(rig.keys[0], [raw("c1")], None)
     monkeypatch.setattr(vitals_service, "ingest_many", counted)
     assert statuses(await rig.batcher.submit(rig.keys[0], [raw("c2")], None)) == ["created"]
+
+
+async def test_stopping_mid_transaction_tells_the_waiting_devices_to_send_again(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = asyncio.Event()
+
+    async def stuck(*_args: Any, **_kwargs: Any) -> Any:
+        started.set()
+        await asyncio.Event().wait()  # a transaction that never finishes
+
+    monkeypatch.setattr(vitals_service, "ingest_many", stuck)
+    waiting = asyncio.create_task(rig.batcher.submit(rig.keys[0], [raw("s1")], None))
+    await asyncio.wait_for(started.wait(), 5)
+    await rig.batcher.stop()
+    result = await asyncio.wait_for(waiting, 5)
+    assert isinstance(result, Unavailable)
+    assert await stored(rig, "s1") == 0

@@ -66,9 +66,20 @@ async def drop_postgres(url: str) -> None:
         await conn.close()
 
 
-async def seed(settings: Settings, sessions: int, *, batch: int = 25) -> Seeded:
-    """Migrate, then create the clinic and `sessions` infusing sessions (in batches of
-    `batch` per transaction)."""
+async def seed(
+    settings: Settings,
+    sessions: int,
+    *,
+    batch: int = 25,
+    label: str = "Bench",
+    nurse: str = "bench-nurse",
+    physician: str = "bench-physician",
+    password: str = PASSWORD,
+) -> Seeded:
+    """Migrate, then create the clinic (``"<label> clinic"``), a nurse and a physician
+    (``password``) and `sessions` chairs, each with its monitor (device key) and a session
+    screened, checked in and infusing since a minute ago, all through the services as the demo
+    does (in batches of `batch` per transaction). The reliability tests seed with it too."""
     await asyncio.to_thread(upgrade, settings.database_url)
     engine = create_engine(settings)
     maker = create_sessionmaker(engine)
@@ -76,18 +87,17 @@ async def seed(settings: Settings, sessions: int, *, batch: int = 25) -> Seeded:
     try:
         async with maker() as db, db.begin():
             clinic = await clinics_service.get_or_create_clinic(
-                db, name="Bench clinic", actor=demo.DEMO_ACTOR, now=now
+                db, name=f"{label} clinic", actor=demo.DEMO_ACTOR, now=now
             )
             staff = {}
-            for role in (Role.NURSE, Role.PHYSICIAN):
-                user = await auth_service.create_user(
+            for role, username in ((Role.NURSE, nurse), (Role.PHYSICIAN, physician)):
+                staff[role] = await auth_service.create_user(
                     db,
                     clinic_id=clinic.id,
-                    data=UserCreate(username=f"bench-{role}", role=role.value, password=PASSWORD),
+                    data=UserCreate(username=username, role=role.value, password=password),
                     actor=demo.DEMO_ACTOR,
                     now=now,
                 )
-                staff[role] = user
             protocol = await demo._approved_protocol(db, clinic.id, now)
         keys: list[str] = []
         device_ids: list[str] = []
@@ -99,12 +109,12 @@ async def seed(settings: Settings, sessions: int, *, batch: int = 25) -> Seeded:
                     clinic_id=clinic.id,
                     protocol=protocol,
                     nurse=demo._DemoPrincipal(
-                        Role.NURSE, clinic.id, "bench", "bearer", user_id=staff[Role.NURSE].id
+                        Role.NURSE, clinic.id, nurse, "bearer", user_id=staff[Role.NURSE].id
                     ),
                     physician=demo._DemoPrincipal(
                         Role.PHYSICIAN,
                         clinic.id,
-                        "bench",
+                        physician,
                         "bearer",
                         user_id=staff[Role.PHYSICIAN].id,
                     ),
@@ -115,20 +125,20 @@ async def seed(settings: Settings, sessions: int, *, batch: int = 25) -> Seeded:
                     chair = await clinics_service.create_chair(
                         db,
                         clinic_id=clinic.id,
-                        data=ChairCreate(name=f"Bench chair {n:04d}"),
+                        data=ChairCreate(name=f"{label} chair {n:04d}"),
                         actor=demo.DEMO_ACTOR,
                         now=now,
                     )
                     issued = await devices_service.create_device(
                         db,
                         clinic_id=clinic.id,
-                        data=DeviceCreate(name=f"Bench monitor {n:04d}", chair_id=chair.id),
+                        data=DeviceCreate(name=f"{label} monitor {n:04d}", chair_id=chair.id),
                         actor=demo.DEMO_ACTOR,
                         now=now,
                     )
                     person = demo.DemoPatient(
-                        mrn=f"BENCH-{n:05d}",
-                        name=f"Bench Patient{n:04d}",
+                        mrn=f"{label.upper()}-{n:05d}",
+                        name=f"{label} Patient{n:04d}",
                         birth_date=demo.PATIENTS[0].birth_date,
                         sex="female",
                         weight_kg=Decimal("70.0"),

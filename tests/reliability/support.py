@@ -11,25 +11,17 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
-from app import demo
-from app.auth import service as auth_service
-from app.auth.schemas import UserCreate
-from app.clinics import service as clinics_service
-from app.clinics.schemas import ChairCreate
 from app.core.config import Settings
-from app.core.db import create_engine, create_sessionmaker
-from app.core.migrations import PROJECT_ROOT, upgrade
-from app.core.types import Role
-from app.devices import service as devices_service
-from app.devices.schemas import DeviceCreate
+from app.core.db import create_engine
+from app.core.migrations import PROJECT_ROOT
+from bench import seed as bench_seed
 from tests.conftest import TEST_SECRET
 from tests.fixtures.proxy import free_port
 
@@ -50,81 +42,18 @@ class Clinic:
 async def seed_infusing(url: str, sessions: int, *, batch: int = 25) -> Clinic:
     """Migrate, then one clinic with a nurse and a physician (password PASSWORD) and `sessions`
     chairs, each with its monitor (device key) and a session screened, checked in and infusing
-    since a minute ago, all made through the services as the demo and the benchmark do."""
-    await asyncio.to_thread(upgrade, url)
+    since a minute ago: the benchmark's seeding (`bench.seed`)."""
     settings = Settings(env="test", database_url=url, secret_key=TEST_SECRET)
-    engine = create_engine(settings)
-    maker = create_sessionmaker(engine)
-    now = datetime.now(UTC)
-    try:
-        async with maker() as db, db.begin():
-            clinic = await clinics_service.get_or_create_clinic(
-                db, name="Reliability clinic", actor=demo.DEMO_ACTOR, now=now
-            )
-            staff = {}
-            for role, name in ((Role.NURSE, NURSE), (Role.PHYSICIAN, "rel-physician")):
-                staff[role] = await auth_service.create_user(
-                    db,
-                    clinic_id=clinic.id,
-                    data=UserCreate(username=name, role=role.value, password=PASSWORD),
-                    actor=demo.DEMO_ACTOR,
-                    now=now,
-                )
-            protocol = await demo._approved_protocol(db, clinic.id, now)
-        keys: list[str] = []
-        device_ids: list[str] = []
-        session_ids: list[str] = []
-        for start in range(0, sessions, batch):
-            async with maker() as db, db.begin():
-                board = demo._Board(
-                    db,
-                    clinic_id=clinic.id,
-                    protocol=protocol,
-                    nurse=demo._DemoPrincipal(
-                        Role.NURSE, clinic.id, NURSE, "bearer", user_id=staff[Role.NURSE].id
-                    ),
-                    physician=demo._DemoPrincipal(
-                        Role.PHYSICIAN,
-                        clinic.id,
-                        "rel-physician",
-                        "bearer",
-                        user_id=staff[Role.PHYSICIAN].id,
-                    ),
-                    now=now - timedelta(minutes=5),
-                    timezone=settings.timezone,
-                )
-                for n in range(start, min(start + batch, sessions)):
-                    chair = await clinics_service.create_chair(
-                        db,
-                        clinic_id=clinic.id,
-                        data=ChairCreate(name=f"Chair {n:04d}"),
-                        actor=demo.DEMO_ACTOR,
-                        now=now,
-                    )
-                    issued = await devices_service.create_device(
-                        db,
-                        clinic_id=clinic.id,
-                        data=DeviceCreate(name=f"Monitor {n:04d}", chair_id=chair.id),
-                        actor=demo.DEMO_ACTOR,
-                        now=now,
-                    )
-                    person = demo.DemoPatient(
-                        mrn=f"REL-{n:05d}",
-                        name=f"Reliability Patient{n:04d}",
-                        birth_date=demo.PATIENTS[0].birth_date,
-                        sex="female",
-                        weight_kg=Decimal("70.0"),
-                    )
-                    patient_id = await board.patient(person, staff[Role.PHYSICIAN].id)
-                    session_id = await board.book(patient_id, chair, booked=-4, slot=-4)
-                    await board.check_in(session_id, issued.device.id, -3)
-                    await board.start(session_id, -1)
-                    keys.append(issued.api_key)
-                    device_ids.append(str(issued.device.id))
-                    session_ids.append(str(session_id))
-        return Clinic(str(clinic.id), keys, device_ids, session_ids)
-    finally:
-        await engine.dispose()
+    seeded = await bench_seed.seed(
+        settings,
+        sessions,
+        batch=batch,
+        label="Reliability",
+        nurse=NURSE,
+        physician="rel-physician",
+        password=PASSWORD,
+    )
+    return Clinic(seeded.clinic_id, seeded.device_keys, seeded.device_ids, seeded.session_ids)
 
 
 async def nurse_headers(http: httpx.AsyncClient) -> dict[str, str]:

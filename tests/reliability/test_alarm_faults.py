@@ -48,6 +48,24 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 ESCALATION_S = 60  # default protocol: an unacknowledged high alarm escalates after 60 s
 
 
+# A, never acknowledged, escalates exactly once; B, acknowledged before the fault, keeps its
+# acknowledgement (and audit row) and never escalates.
+ESCALATED_ONCE = {
+    "escalation_events": 1,
+    "state": "active",
+    "escalated": True,
+    "acknowledged": False,
+    "ack_audit_rows": 0,
+}
+ACKNOWLEDGED_NEVER_ESCALATED = {
+    "escalation_events": 0,
+    "state": "active",
+    "escalated": False,
+    "acknowledged": True,
+    "ack_audit_rows": 1,
+}
+
+
 async def fresh_clinic(label: str) -> tuple[str, Clinic]:
     assert TEST_DATABASE_URL is not None
     url = await asyncio.to_thread(
@@ -203,20 +221,8 @@ async def test_scheduler_crash_while_an_alarm_is_active(monkeypatch: pytest.Monk
     assert faults == {"stray_cancel": 1, "failed_after_escalating": 1}
     assert scheduler_alive, "the scheduler stopped for good after a job raised CancelledError"
     assert escalated_in_time, "the unacknowledged alarm did not escalate after the crash"
-    assert records[a] == {
-        "escalation_events": 1,
-        "state": "active",
-        "escalated": True,
-        "acknowledged": False,
-        "ack_audit_rows": 0,
-    }
-    assert records[b] == {
-        "escalation_events": 0,
-        "state": "active",
-        "escalated": False,
-        "acknowledged": True,
-        "ack_audit_rows": 1,
-    }
+    assert records[a] == ESCALATED_ONCE
+    assert records[b] == ACKNOWLEDGED_NEVER_ESCALATED
     assert after[a]["state"] == after[b]["state"] == "active"
     assert after[b]["acknowledged_at"] == r.json()["acknowledged_at"]
 
@@ -287,20 +293,8 @@ async def test_sigkill_while_an_alarm_is_active():
     write_figures("alarm-faults-sigkill", figures)
 
     assert escalated_in_time
-    assert records[a] == {
-        "escalation_events": 1,
-        "state": "active",
-        "escalated": True,
-        "acknowledged": False,
-        "ack_audit_rows": 0,
-    }
-    assert records[b] == {
-        "escalation_events": 0,
-        "state": "active",
-        "escalated": False,
-        "acknowledged": True,
-        "ack_audit_rows": 1,
-    }
+    assert records[a] == ESCALATED_ONCE
+    assert records[b] == ACKNOWLEDGED_NEVER_ESCALATED
     assert after[b]["acknowledged_at"] == ack.json()["acknowledged_at"]
     assert after[b]["acknowledge_note"] == "at the bedside"
     assert after[a]["escalated_at"] is not None

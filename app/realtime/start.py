@@ -63,8 +63,9 @@ async def start_board(
     settings: Settings,
     now: datetime,
 ) -> None:
-    """Snapshot, or the events missed since ``resume``; the hub subscription exists already."""
-    if resume is None:
+    """Snapshot, or the events missed since ``resume`` followed by ``resumed``; the hub
+    subscription exists already. A resume naming no position is a fresh subscription."""
+    if resume is None or (resume.clinic is None and not resume.sessions):
         await send_snapshot(conn, scope, settings=settings, now=now)
         return
     wanted: dict[str, int] = {
@@ -102,3 +103,5 @@ async def start_board(
         conn.last.setdefault(realtime_service.session_stream(session_id), 0)
     streams = sorted(conn.last, key=lambda st: (not st.startswith("clinic:"), st))
     await conn.backfill(streams)
+    # Caught up: the client knows its resume was taken even when nothing was missed.
+    await conn.send_text(json.dumps({"type": "resumed", "clinic_id": str(scope.clinic_id)}))

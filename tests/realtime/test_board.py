@@ -158,8 +158,9 @@ class TestResume:
         await live.write(session_id, 50)
         async with live.board() as ws:
             await ws.send(json.dumps({"resume": {"sessions": {session_id: k}}}))
-            missed = await recv_until(ws, lambda g: len(g) >= 50)
+            missed = await recv_until(ws, lambda g: bool(g) and g[-1]["type"] == "resumed")
             assert seqs(missed, stream) == list(range(k + 1, k + 51))
+            assert [m["type"] for m in missed].count("resumed") == 1  # last, once caught up
             assert await quiet(ws) == []
             await live.write(session_id, 1)
             assert (await recv(ws))["seq"] == k + 51
@@ -174,13 +175,19 @@ class TestResume:
         await live.write(session_id, 3)
         async with live.board() as ws:
             await ws.send(json.dumps({"resume": {"clinic": clinic_seq, "sessions": {}}}))
-            got = await recv_until(ws, lambda g: sum(m["type"] == "reading" for m in g) >= 3)
+            got = await recv_until(ws, lambda g: bool(g) and g[-1]["type"] == "resumed")
+            assert sum(m["type"] == "reading" for m in got) == 3
             assert got[0]["type"] == "session_added"
             assert got[0]["seq"] == clinic_seq + 1
-            session_events = [m for m in got if m["session_id"] == session_id]
+            session_events = [m for m in got if m.get("session_id") == session_id]
             assert [m["seq"] for m in session_events] == list(range(1, len(session_events) + 1))
             assert {m["data"].get("state") for m in session_events} >= {"scheduled", "infusing"}
             assert await quiet(ws) == []
+
+    async def test_a_resume_naming_no_position_gets_a_snapshot(self, live: Live) -> None:
+        async with live.board() as ws:
+            await ws.send(json.dumps({"subscribe": {"clinic": True}, "resume": {}}))
+            assert (await recv(ws))["type"] == "snapshot"
 
     async def test_beyond_the_resume_window_gives_gap_and_a_fresh_snapshot(
         self, live: Live

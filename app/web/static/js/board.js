@@ -264,6 +264,7 @@ function connect() {
     else if (msg.type === "gap") state.clinicStream = null;
     else if (msg.type === "error") status.textContent = `Board error: ${msg.detail}`;
     else if (msg.type === "events") msg.events.forEach(applyEvent);
+    else if (msg.type === "resumed") markCaughtUp();
     else if (msg.type === "status") {
       state.databaseDown = msg.database === "unavailable";
       status.textContent = state.databaseDown ? "Database unreachable" : "Live";

@@ -28,8 +28,10 @@ class IngestCounts:
 
 @dataclass(frozen=True, slots=True)
 class KeyGrant:
-    key_revoked_at: datetime | None
-    key_expires_at: datetime | None
+    """A key's own dates (as on `DeviceKey`) and the device it opens."""
+
+    revoked_at: datetime | None
+    expires_at: datetime | None
     device_id: uuid.UUID
     clinic_id: uuid.UUID
     chair_id: uuid.UUID | None

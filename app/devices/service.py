@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -140,7 +141,14 @@ async def update_device(
     return device
 
 
-def _key_usable(key: DeviceKey, now: datetime) -> bool:
+class _KeyDates(Protocol):
+    @property
+    def revoked_at(self) -> datetime | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+
+def _key_usable(key: _KeyDates, now: datetime) -> bool:
     return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
 
 
@@ -241,12 +249,7 @@ async def authenticate_many(
     out: dict[str, DeviceRef | None] = {}
     for api_key, key_hash in hashes.items():
         grant = grants.get(key_hash)
-        usable = (
-            grant is not None
-            and grant.device_revoked_at is None
-            and grant.key_revoked_at is None
-            and (grant.key_expires_at is None or grant.key_expires_at > now)
-        )
+        usable = grant is not None and grant.device_revoked_at is None and _key_usable(grant, now)
         out[api_key] = (
             DeviceRef(grant.device_id, grant.clinic_id, grant.chair_id)
             if usable and grant is not None

@@ -374,12 +374,6 @@ async def ingest_many(
     return out
 
 
-async def latest_received(db: AsyncSession, session_id: uuid.UUID) -> dict[Metric, datetime]:
-    """When the server last received each metric of a session (technical alarms, issue 7 p. 8)."""
-    rows = await ReadingRepository(db).latest_received(session_id)
-    return {Metric(metric): at for metric, at in rows.items()}
-
-
 async def latest_received_many(
     db: AsyncSession, session_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, dict[Metric, datetime]]:

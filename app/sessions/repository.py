@@ -131,20 +131,10 @@ class SessionRepository:
         return await self.session.scalar(stmt.limit(1))
 
     async def history(self, session_id: uuid.UUID) -> Sequence[SessionStateChange]:
-        stmt = (
-            select(SessionStateChange)
-            .where(SessionStateChange.session_id == session_id)
-            .order_by(SessionStateChange.seq)
-        )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.history_of([session_id])).get(session_id, [])
 
     async def orders(self, session_id: uuid.UUID) -> Sequence[SessionDoseOrder]:
-        stmt = (
-            select(SessionDoseOrder)
-            .where(SessionDoseOrder.session_id == session_id)
-            .order_by(SessionDoseOrder.version)
-        )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.orders_of([session_id])).get(session_id, [])
 
     async def _grouped(
         self, model: type[_T], session_ids: Sequence[uuid.UUID], order: Any
@@ -188,12 +178,7 @@ class SessionRepository:
         return await self._grouped(SessionVitalsCheck, session_ids, SessionVitalsCheck.taken_at)
 
     async def segments(self, session_id: uuid.UUID) -> Sequence[SessionRateSegment]:
-        stmt = (
-            select(SessionRateSegment)
-            .where(SessionRateSegment.session_id == session_id)
-            .order_by(SessionRateSegment.seq)
-        )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.segments_of([session_id])).get(session_id, [])
 
     async def pre_vitals(self, session_id: uuid.UUID) -> Sequence[SessionPreVitals]:
         stmt = (
@@ -204,20 +189,10 @@ class SessionRepository:
         return (await self.session.scalars(stmt)).all()
 
     async def scale_entries(self, session_id: uuid.UUID) -> Sequence[SessionScaleEntry]:
-        stmt = (
-            select(SessionScaleEntry)
-            .where(SessionScaleEntry.session_id == session_id)
-            .order_by(SessionScaleEntry.at)
-        )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.scale_entries_of([session_id])).get(session_id, [])
 
     async def vitals_checks(self, session_id: uuid.UUID) -> Sequence[SessionVitalsCheck]:
-        stmt = (
-            select(SessionVitalsCheck)
-            .where(SessionVitalsCheck.session_id == session_id)
-            .order_by(SessionVitalsCheck.taken_at)
-        )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.vitals_checks_of([session_id])).get(session_id, [])
 
     def add(self, row: object) -> None:
         self.session.add(row)

@@ -32,6 +32,22 @@ def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat()
 
 
+def _take_reply(
+    reply: dict[str, Any],
+    index: int,
+    pending: dict[int, list[tuple[str, float]]],
+    sent: dict[str, float],
+    counts: dict[str, int],
+) -> None:
+    """An ack makes its readings count as sent (stored) at their send time; an error counts."""
+    if reply.get("type") == "ack":
+        for source_id, at in pending.pop(reply["ack"], []):
+            sent[f"{index}:{source_id}"] = at
+        counts["acked"] += 1
+    elif reply.get("type") == "error":
+        counts["errors"] += 1
+
+
 async def _monitor(
     index: int,
     url: str,
@@ -88,12 +104,7 @@ async def _monitor(
                     reply = json.loads(await asyncio.wait_for(ws.recv(), timeout))
                 except TimeoutError:
                     break
-                if reply.get("type") == "ack":
-                    for source_id, at in pending.pop(reply["ack"], []):
-                        sent[f"{index}:{source_id}"] = at
-                    counts["acked"] += 1
-                elif reply.get("type") == "error":
-                    counts["errors"] += 1
+                _take_reply(reply, index, pending, sent, counts)
         # Collect the last acks.
         end = time.time() + 5
         while pending and time.time() < end:
@@ -101,10 +112,7 @@ async def _monitor(
                 reply = json.loads(await asyncio.wait_for(ws.recv(), end - time.time()))
             except TimeoutError:
                 break
-            if reply.get("type") == "ack":
-                for source_id, at in pending.pop(reply["ack"], []):
-                    sent[f"{index}:{source_id}"] = at
-                counts["acked"] += 1
+            _take_reply(reply, index, pending, sent, counts)
     return counts
 
 
